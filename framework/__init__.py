@@ -1,0 +1,38 @@
+"""nfvd: an NFV driver framework. Plugin authors import from here and nowhere else."""
+
+from framework.errors import (
+    BadRequest,
+    Conflict,
+    FrameworkError,
+    NotFound,
+    StartupError,
+    UnprocessableContent,
+)
+from framework.plugins.hookspecs import hookimpl
+from framework.plugins.resource import (
+    FindReferenceRequest,
+    FindReferenceResult,
+    LifecycleRequest,
+    LifecycleResult,
+    ResourceDriver,
+    ResourceDriverError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "FindReferenceRequest",
+    "FindReferenceResult",
+    "FrameworkError",
+    "LifecycleRequest",
+    "LifecycleResult",
+    "NotFound",
+    "ResourceDriver",
+    "ResourceDriverError",
+    "StartupError",
+    "UnprocessableContent",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,1 @@
+"""HTTP handlers, one thin module per spec."""

@@ -1,0 +1,114 @@
+"""Builds the connexion app that serves every spec in ``specs/``."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.resources
+from collections.abc import AsyncIterator
+from typing import Any
+
+import yaml
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.middleware import MiddlewarePosition
+from starlette.exceptions import HTTPException
+
+from framework.config import Settings, load_settings
+from framework.errors import FrameworkError
+from framework.runtime import Runtime
+from framework.web.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from framework.web.problems import (
+    connexion_problem,
+    framework_error,
+    http_error,
+    unexpected_error,
+)
+from framework.web.security import Authenticator
+
+RUNTIME_KEY = "nfvd.runtime"
+
+
+def load_specs() -> dict[str, dict[str, Any]]:
+    """Every OpenAPI document shipped in ``framework.specs``, by file name, parsed once."""
+    specs = {}
+    for entry in sorted(importlib.resources.files("framework.specs").iterdir(),
+                        key=lambda e: e.name):
+        if entry.name.endswith((".yaml", ".yml")):
+            specs[entry.name] = yaml.safe_load(entry.read_text(encoding="utf-8"))
+    return specs
+
+
+_SPECS: dict[str, dict[str, Any]] | None = None
+
+
+def _specs() -> dict[str, dict[str, Any]]:
+    global _SPECS
+    if _SPECS is None:
+        _SPECS = load_specs()
+    return _SPECS
+
+
+def _base_path(spec: dict[str, Any]) -> str:
+    servers = spec.get("servers") or [{"url": "/"}]
+    return str(servers[0]["url"]).rstrip("/")
+
+
+class _RuntimeMiddleware:
+    """Puts the runtime in every request's scope, where handlers find it."""
+
+    def __init__(self, app: Any, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        scope[RUNTIME_KEY] = self.runtime
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> AsyncApp:
+    """The nfvd ASGI app. Nothing starts until the server runs its lifespan.
+
+    ``settings`` default to :func:`framework.config.load_settings` (file, then
+    ``NFVD_*``). Plugins are discovered here; the store, the broker and the
+    Kafka producer open when the server starts and close when it stops.
+    """
+    settings = settings if settings is not None else load_settings()
+    runtime = runtime if runtime is not None else Runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        # Start on the server's own thread, not in the thread pool: the embedded broker is
+        # bound to the thread that starts it (parent-death signal), and pool threads come and go.
+        runtime.start()
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = AsyncApp(__name__, lifespan=lifespan)
+    app.runtime = runtime
+    authenticator = Authenticator(settings)
+    for spec in _specs().values():
+        # connexion orders mounts by the base_path argument, not by the spec's server URL; left
+        # out, "/" (health, metrics) can shadow "/api/..."
+        app.add_api(authenticator.apply(copy.deepcopy(spec)), base_path=_base_path(spec),
+                    security_map=authenticator.security_map(), strict_validation=True,
+                    validate_responses=False, swagger_ui_options=None)
+    app.add_error_handler(FrameworkError, framework_error)
+    app.add_error_handler(ProblemException, connexion_problem)
+    app.add_error_handler(HTTPException, http_error)
+    app.add_error_handler(Exception, unexpected_error)
+    app.add_middleware(_RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       runtime=runtime)
+    app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       requests=runtime.http_requests, durations=runtime.http_duration)
+    return app
+
+
+def runtime_of(scope: Any) -> Runtime:
+    """The runtime of the app serving this request (handlers pass ``request.scope``)."""
+    runtime: Runtime = scope[RUNTIME_KEY]
+    return runtime

@@ -1,0 +1,154 @@
+"""The ``nfvd`` command: serve the APIs and inspect the installed plugins."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import ssl
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from framework import __version__
+from framework.config import Settings, load_settings, redact_url
+from framework.errors import StartupError
+
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"nfvd: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    env = dict(os.environ)
+    for name, value in overrides.items():
+        if value is not None:
+            env["NFVD_" + name.upper()] = str(value)
+    try:
+        return load_settings(ctx.obj.get("config"), env)
+    except StartupError as exc:
+        _fail(str(exc), 2)
+        raise  # unreachable: _fail exits
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nfvd")
+@click.option("--config", "config", type=click.Path(dir_okay=False),
+              help="YAML settings file (also $NFVD_CONFIG); NFVD_* variables override it.")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """nfvd: an NFV driver framework."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@contextlib.contextmanager
+def _embedded_broker(settings: Settings) -> Iterator[Settings]:
+    """Starts the bundled broker when asked; yields settings that point at the real address."""
+    if not settings.kafka_embedded:
+        yield settings
+        return
+    from framework.messaging import EmbeddedBroker
+
+    broker = EmbeddedBroker(settings.kafka_embedded_port)
+    broker.start()
+    try:
+        yield settings.replace(kafka_bootstrap_servers=broker.bootstrap_servers)
+    finally:
+        broker.stop()
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves nfvd: address, TLS and client certificates, our logging not its own."""
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "log_config": None,
+        "access_log": False, "lifespan": "on", "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.tls:
+        options.update(ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
+    if settings.tls_client_ca:
+        # uvloop leaks the transport of a handshake refused for a missing client certificate
+        # and then fails to close its loop; asyncio's loop closes it
+        options.update(ssl_ca_certs=settings.tls_client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED,
+                       loop="asyncio")
+    return options
+
+
+@main.command()
+@click.option("--host", help="Address to bind (NFVD_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (NFVD_PORT, default 8296).")
+@click.option("--workers", type=int, help="Worker processes (NFVD_WORKERS, default 1).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve every API until stopped (Ctrl-C or SIGTERM)."""
+    import uvicorn
+
+    from framework.app import create_app
+    from framework.logs import configure_logging
+    from framework.plugins.registry import PluginRegistry
+    from framework.store import open_store
+
+    settings = _settings(ctx, host=host, port=port, workers=workers)
+    configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    try:
+        with _embedded_broker(settings) as effective:
+            # migrate once here, so workers never race and a bad store stops start-up at once
+            open_store(effective.database_url).close()
+            plugins = PluginRegistry.discover()
+            scheme = "https" if effective.tls else "http"
+            failed = len(plugins.failed())
+            click.echo(f"nfvd {__version__} listening on {scheme}://{effective.host}:"
+                       f"{effective.port} ({effective.workers} worker"
+                       f"{'s' if effective.workers > 1 else ''})")
+            click.echo(f"  store: {redact_url(effective.database_url)}")
+            click.echo(f"  kafka: {effective.kafka_bootstrap_servers}"
+                       f"{' (embedded)' if settings.kafka_embedded else ''}")
+            click.echo(f"  plugins: {len(plugins.records) - failed} loaded, {failed} failed"
+                       + (" (nfvd drivers list shows why)" if failed else ""))
+            options = uvicorn_options(effective)
+            if effective.workers == 1:
+                uvicorn.run(create_app(effective), **options)
+            else:
+                # each worker builds its own app from the environment: hand it the broker address
+                os.environ["NFVD_KAFKA_BOOTSTRAP_SERVERS"] = effective.kafka_bootstrap_servers
+                if ctx.obj.get("config"):
+                    os.environ["NFVD_CONFIG"] = os.path.abspath(ctx.obj["config"])
+                uvicorn.run("framework.app:create_app", factory=True,
+                            workers=effective.workers, **options)
+    except StartupError as exc:
+        _fail(str(exc))
+
+
+@main.group()
+def drivers() -> None:
+    """Inspect the installed plugins."""
+
+
+@drivers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_drivers(as_json: bool) -> None:
+    """Every plugin found: group, name, distribution, version, status and load error."""
+    from framework.plugins.registry import PluginRegistry
+
+    logging.basicConfig(level=logging.CRITICAL)  # the table reports failures; no log noise
+    plugins = PluginRegistry.discover().as_list()
+    if as_json:
+        click.echo(json.dumps({"plugins": plugins}, indent=2))
+        return
+    if not plugins:
+        click.echo("no plugin installed")
+        return
+    columns = ("group", "name", "distribution", "version", "status", "error")
+    rows = [[str(p[c] if p[c] is not None else "-") for c in columns] for p in plugins]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns[:-1])]
+    header = [c.upper() for c in columns]
+    for row in [header, *rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False))
+                   + "  " + row[-1])

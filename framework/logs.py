@@ -1,0 +1,93 @@
+"""Logging: one line per record, text or JSON, with every known secret masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "***"
+# Credentials that may appear in free text even when nfvd does not know their value.
+_PATTERNS = (
+    re.compile(r"(?i)(authorization\s*[:=]\s*)(basic|bearer)\s+[^\s,;\"']+"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|client_secret|access_token)"
+               r"[\"']?\s*[:=]\s*[\"']?)([^\s,;&\"']+)"),
+    re.compile(r"(://[^/\s:@]+:)([^@/\s]+)(@)"),
+)
+_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+
+class SecretMasker(logging.Filter):
+    """Replaces known secret values and credential-shaped text in every record."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        # very short values would mask ordinary words; they are still caught by the patterns
+        self.secrets.update(s for s in secrets if s and len(s) >= 4)
+
+    def mask(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        text = _PATTERNS[0].sub(lambda m: m.group(1) + m.group(2) + " " + MASK, text)
+        text = _PATTERNS[1].sub(lambda m: m.group(1) + MASK, text)
+        return _PATTERNS[2].sub(lambda m: m.group(1) + MASK + m.group(3), text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.mask(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            masked_exc = self.mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+            masked = masked + "\n" + masked_exc
+        if masked != message or record.args:
+            record.msg, record.args = masked, None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, self.mask(value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(
+    level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream: Any = None
+) -> SecretMasker:
+    """Send every log record to one stream handler (stderr by default) with a secret masker."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    masker = SecretMasker(secrets)
+    handler.addFilter(masker)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return masker

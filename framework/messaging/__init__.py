@@ -1,0 +1,6 @@
+"""Kafka messaging: the embedded broker and the event producer."""
+
+from framework.messaging.embedded import EmbeddedBroker
+from framework.messaging.producer import Delivery, EventProducer, MessagingError
+
+__all__ = ["Delivery", "EmbeddedBroker", "EventProducer", "MessagingError"]

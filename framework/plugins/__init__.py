@@ -1,0 +1,1 @@
+"""Plugins: hook specifications, the resource-driver contract, and the registry that loads them."""

@@ -1,0 +1,113 @@
+"""The resource-driver contract: one abstract class that an infrastructure driver implements."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, ClassVar
+
+#: Failure codes a resource driver may report, as Brent expects them.
+FAILURE_CODES = (
+    "RESOURCE_ALREADY_EXISTS",
+    "RESOURCE_NOT_FOUND",
+    "INFRASTRUCTURE_ERROR",
+    "INSUFFICIENT_CAPACITY",
+    "INTERNAL_ERROR",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LifecycleRequest:
+    """One lifecycle transition (Create, Install, Delete, ...) asked of a driver.
+
+    ``driver_dir`` is the unpacked driver directory of the resource package, or
+    ``None`` when the request carried no ``driverFiles``. Properties are maps of
+    name to ``{"type": ..., "value": ...}`` exactly as the orchestrator sent them.
+    """
+
+    lifecycle_name: str
+    system_properties: dict[str, Any]
+    deployment_location: dict[str, Any]
+    resource_properties: dict[str, Any] = dataclasses.field(default_factory=dict)
+    request_properties: dict[str, Any] = dataclasses.field(default_factory=dict)
+    associated_topology: dict[str, Any] = dataclasses.field(default_factory=dict)
+    driver_dir: str | None = None
+    request_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class LifecycleResult:
+    """What a completed transition produced: outputs and the resource's associated topology."""
+
+    outputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    associated_topology: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class FindReferenceRequest:
+    """Find an existing resource by name in a deployment location."""
+
+    instance_name: str
+    deployment_location: dict[str, Any]
+    driver_dir: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FindReferenceResult:
+    """A resource found by :meth:`ResourceDriver.find_reference`."""
+
+    resource_id: str
+    associated_topology: dict[str, Any] = dataclasses.field(default_factory=dict)
+    outputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class ResourceDriverError(Exception):
+    """A transition failed on the infrastructure.
+
+    ``failure_code`` is one of :data:`FAILURE_CODES`; the message becomes the
+    failure description the orchestrator sees, so it must hold no secret.
+    """
+
+    def __init__(self, message: str, failure_code: str = "INFRASTRUCTURE_ERROR") -> None:
+        if failure_code not in FAILURE_CODES:
+            raise ValueError(f"unknown failure code {failure_code!r}")
+        super().__init__(message)
+        self.failure_code = failure_code
+
+
+class ResourceDriver(abc.ABC):
+    """Drives one kind of infrastructure for an orchestrator's resource lifecycles.
+
+    A driver is a class registered in the ``nfvd.resource_drivers`` entry-point
+    group; the entry-point name is the driver's name. nfvd instantiates it once
+    per process with no argument (a constructor that raises marks the plugin as
+    failed, and the server carries on without it).
+
+    The framework owns HTTP, persistence, retries and events; a driver only acts
+    on the infrastructure and returns data. Every method may be called again for
+    the same request after a crash, so it must be idempotent: use
+    ``request.request_id`` as the idempotency key when the infrastructure allows.
+
+    ``infrastructure_types`` lists the ``deploymentLocation.type`` values the
+    driver serves (for example ``("Openstack",)``); requests that do not name a
+    driver are dispatched on it.
+    """
+
+    infrastructure_types: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    def execute_lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
+        """Run one lifecycle transition to completion.
+
+        Return the outputs and associated topology, or raise
+        :class:`ResourceDriverError` with a failure code. Any other exception
+        is reported as ``INTERNAL_ERROR`` with a generic description.
+        """
+
+    @abc.abstractmethod
+    def find_reference(self, request: FindReferenceRequest) -> FindReferenceResult | None:
+        """Look up an existing resource by instance name; ``None`` when there is none.
+
+        Called synchronously while the orchestrator waits: keep it quick.
+        Not finding anything is not an error.
+        """

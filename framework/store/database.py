@@ -1,0 +1,217 @@
+"""The Store: the one SQLAlchemy engine of a process, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from framework.config import redact_url
+from framework.errors import StartupError
+from framework.store import migrations
+
+POSTGRES_INSTALL_HINT = "pip install 'nfv-driver-framework[postgres]'"
+_DRIVERS = {"sqlite": ("sqlite", "sqlite+pysqlite"), "postgresql": ("postgresql+psycopg",)}
+# busy_timeout comes first so that the switch to WAL, which briefly needs an exclusive
+# lock when the file is new, waits for another process instead of failing at once.
+_SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",  # durable with WAL except for the last commits on power loss
+    "PRAGMA foreign_keys=ON",
+)
+# Connection execution option set by Store.connect(read_only=True).
+_READ_ONLY = "nfvd_read_only"
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be used: bad URL, missing driver, unreachable server, failed migration.
+
+    The message is one line that names the store, with its password redacted, and the
+    reason; it never contains the password.
+    """
+
+
+def _sqlite_on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    # isolation_level=None stops pysqlite from issuing its own (deferred) BEGIN, so that
+    # _sqlite_on_begin decides how every transaction starts, and DDL is transactional.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # A deferred transaction that reads and then writes must upgrade its lock, and two
+    # processes doing so at once deadlock (one gets SQLITE_BUSY without waiting).
+    # BEGIN IMMEDIATE takes the write lock up front, waiting up to busy_timeout for it.
+    read_only = conn.get_execution_options().get(_READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _sqlite_url(url: URL) -> tuple[URL, Path | None]:
+    """``url`` with a file path made absolute, and that file; in-memory databases have none."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:") or "uri" in url.query:
+        return url, None
+    # Resolved once here, against the working directory at start, so a later chdir cannot
+    # make new pooled connections open another file.
+    path = Path(database).absolute()
+    return url.set(database=str(path)), path
+
+
+def _reason(exc: BaseException, password: str | None) -> str:
+    """One line saying why ``exc`` happened, without the driver's boilerplate or a password."""
+    orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None)
+    lines = [line.strip() for line in str(primary or orig).splitlines() if line.strip()]
+    # libpq: 'connection failed: connection to server at "h", port 5432 failed: FATAL:  what'
+    # (psycopg puts the last attempt first when a host name has several addresses).
+    line = lines[0].rpartition("failed: ")[2] if lines else ""
+    line = re.sub(r"^(FATAL|ERROR|PANIC):\s*", "", line).strip() or type(orig).__name__
+    return line.replace(password, "***") if password else line
+
+
+class Store:
+    """The database of one nfvd process: an SQLAlchemy engine and its connection pool.
+
+    Build one per process, after any fork, and share it between threads. ``url`` is an
+    SQLAlchemy URL: ``sqlite:///PATH`` (relative to the working directory; the directory
+    is created) or ``postgresql+psycopg://USER[:PASSWORD]@HOST:PORT/DB`` (plain
+    ``postgresql://`` means psycopg too). Nothing connects until a method needs it.
+
+    Raises :class:`StoreUnavailable` if the URL or its driver cannot be used.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StoreUnavailable(f"store {redact_url(url)}: not a database URL") from None
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self._password = parsed.password if isinstance(parsed.password, str) else None
+        self._dialect = parsed.get_backend_name()
+        file: Path | None = None
+        if self._dialect == "sqlite":
+            parsed, file = _sqlite_url(parsed)
+        self._display = redact_url(parsed.render_as_string(hide_password=False))
+        if parsed.drivername not in _DRIVERS.get(self._dialect, ()):
+            raise StoreUnavailable(
+                f"store {self._display}: unsupported database; "
+                "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+            )
+        if file is not None:
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"store {self._display}: cannot create directory {file.parent} "
+                    f"({exc.strerror or exc})"
+                ) from exc
+        try:
+            self._engine = self._create_engine(parsed)
+        except ImportError as exc:
+            raise StoreUnavailable(
+                f"store {self._display}: the PostgreSQL driver psycopg is not installed "
+                f"({POSTGRES_INSTALL_HINT})"
+            ) from exc
+
+    def _create_engine(self, url: URL) -> Engine:
+        if self._dialect == "postgresql":
+            # pre-ping replaces connections the server closed (restart, idle timeout)
+            # before a request uses them; connect_timeout bounds a start on a dead host.
+            return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._dialect
+
+    @property
+    def url_for_display(self) -> str:
+        """The URL with its password replaced by ``***``, safe to log."""
+        return self._display
+
+    def connect(self, *, read_only: bool = False) -> Connection:
+        """A connection from the pool (use it in a ``with`` block).
+
+        On SQLite every transaction begins with BEGIN IMMEDIATE, so transactions that may
+        write run one at a time. With ``read_only=True`` they begin deferred instead and
+        run alongside the others (WAL readers do not block); do not write in them: the
+        write could fail with "database is locked" rather than wait.
+        """
+        conn = self._engine.connect()
+        return conn.execution_options(**{_READ_ONLY: True}) if read_only else conn
+
+    def _unavailable(self, doing: str, exc: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(f"store {self._display}: {doing} ({_reason(exc, self._password)})")
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``; raise :class:`StoreUnavailable` if the database cannot answer."""
+        try:
+            with self.connect(read_only=True) as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise self._unavailable("cannot connect", exc) from exc
+
+    def migrate(self) -> list[int]:
+        """Apply the pending migrations; return the versions this call applied.
+
+        Safe when several processes start at once: each migration is applied once, by
+        one of them. Raises :class:`StoreUnavailable` if a migration fails (it is rolled
+        back) or the schema is newer than this nfvd.
+        """
+        try:
+            return migrations.run(self._engine)
+        except migrations.MigrationError as exc:
+            raise StoreUnavailable(f"store {self._display}: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise self._unavailable("cannot migrate the schema", exc) from exc
+
+    def schema_version(self) -> int:
+        """The highest migration version applied; 0 for a database never migrated."""
+        try:
+            with self.connect(read_only=True) as conn:
+                return migrations.current_version(conn)
+        except SQLAlchemyError as exc:
+            raise self._unavailable("cannot read the schema version", exc) from exc
+
+    def close(self) -> None:
+        """Close every pooled connection; the Store must not be used afterwards."""
+        self._engine.dispose()
+
+
+def open_store(url: str) -> Store:
+    """The Store at ``url``, reachable and migrated, for the start of nfvd.
+
+    Raises :class:`~framework.errors.StartupError` with one line naming the store
+    (password redacted) and what is wrong.
+    """
+    try:
+        store = Store(url)
+    except StoreUnavailable as exc:
+        raise StartupError(str(exc)) from exc
+    try:
+        store.ping()
+        store.migrate()
+    except StoreUnavailable as exc:
+        store.close()
+        raise StartupError(str(exc)) from exc
+    return store

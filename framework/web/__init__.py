@@ -1,0 +1,1 @@
+"""The HTTP layer around the connexion app: middleware, problems, security, access log."""

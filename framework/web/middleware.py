@@ -1,0 +1,145 @@
+"""ASGI middleware around the connexion app: body-size limit and the access log."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from framework.metrics import Counter, Histogram
+from framework.web.problems import PROBLEM_JSON, problem_body
+
+access_log = logging.getLogger("framework.access")
+_SENSITIVE_QUERY = ("token", "password", "secret", "key", "signature", "code")
+
+
+async def _send_problem(send: Send, status: int, detail: str) -> None:
+    body = problem_body(status, detail)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_JSON.encode()),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """Answers 413 for a body larger than ``max_bytes`` before anything parses it.
+
+    A declared ``Content-Length`` over the limit is refused without reading; a
+    chunked body is read up to the limit, then refused, or replayed to the app.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = f"the request body is larger than the limit of {self.max_bytes} bytes"
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_problem(send, 400, "Content-Length is not a number")
+                    return
+                if declared > self.max_bytes:
+                    await _send_problem(send, 413, too_big)
+                    return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # the client went away: hand the disconnect to the app as it came
+                chunks_left: list[Message] = [message]
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _send_problem(send, 413, too_big)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                chunks_left = []
+                break
+        body = b"".join(chunks)
+        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False},
+                                 *chunks_left]
+        # the body is whole now: describe it as such, since validators look at Content-Length
+        headers = [(k, v) for k, v in scope["headers"]
+                   if k not in (b"content-length", b"transfer-encoding")]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+
+        async def replayed() -> Message:
+            return replay.pop(0) if replay else await receive()
+
+        await self.app(scope, replayed, send)
+
+
+def _route(scope: Scope) -> str:
+    routing = scope.get("extensions", {}).get("connexion_routing", {})
+    operation = routing.get("operation_id")
+    return str(operation) if operation else "unmatched"
+
+
+def _safe_query(query: str) -> str:
+    parts = []
+    for part in query.split("&"):
+        name, sep, _value = part.partition("=")
+        sensitive = any(word in name.lower() for word in _SENSITIVE_QUERY)
+        parts.append(name + sep + "***" if sep and sensitive else part)
+    return "&".join(parts)
+
+
+class AccessLogMiddleware:
+    """Logs one line per request and counts it; adds an ``X-Request-ID`` to every response."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, durations: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.durations = durations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        # connexion routes on a shallow copy of the scope; a shared "extensions" dict is where
+        # it leaves the operation id for us to read afterwards
+        scope.setdefault("extensions", {})
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
+        state: dict[str, Any] = {"status": 500, "bytes": 0}
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode())]
+            elif message["type"] == "http.response.body":
+                state["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            elapsed = time.perf_counter() - started
+            status = str(state["status"])
+            route = _route(scope)
+            self.requests.inc(method=scope["method"], route=route, status=status)
+            self.durations.observe(elapsed, method=scope["method"], route=route)
+            query = scope.get("query_string", b"").decode("latin-1")
+            path = scope["path"] + ("?" + _safe_query(query) if query else "")
+            client = scope.get("client") or ("-", 0)
+            access_log.info(
+                "%s %s %s %s %.1fms", client[0], scope["method"], path, status, elapsed * 1000,
+                extra={"request_id": request_id, "status": int(status), "method": scope["method"],
+                       "path": scope["path"], "duration_ms": round(elapsed * 1000, 3),
+                       "bytes": state["bytes"], "route": route},
+            )
