@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import ssl
 import sys
 from collections.abc import Iterator
@@ -64,6 +65,10 @@ def _embedded_broker(settings: Settings) -> Iterator[Settings]:
         broker.stop()
 
 
+def _exit_normally(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn serves nfvd: address, TLS and client certificates, our logging not its own."""
     options: dict[str, Any] = {
@@ -96,6 +101,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from framework.store import open_store
 
     settings = _settings(ctx, host=host, port=port, workers=workers)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again under the
+    # handler it found: make that a normal exit, so the broker is stopped and the status is 0
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_normally)
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
     try:
         with _embedded_broker(settings) as effective:
