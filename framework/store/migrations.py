@@ -111,7 +111,7 @@ def run(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> list[in
         with engine.begin() as conn:
             _take_lock(conn)
             schema_migrations.create(conn, checkfirst=True)
-            applied = set(conn.scalars(select(schema_migrations.c.version)))
+            applied: set[int] = set(conn.scalars(select(schema_migrations.c.version)))
             _check(migrations, applied)
             pending = [migration for migration in migrations if migration.version not in applied]
             if not pending:
