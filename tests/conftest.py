@@ -1,3 +1,6 @@
 """Shared fixtures: real servers on loopback, started and stopped by the tests."""
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.store", "tests.fixtures.servers"]
+# tests/ is deliberately not a package: pytest then puts tests/ (not the repository) on sys.path,
+# so "import framework" finds the installed package, and tox catches what the wheel lacks.
+
+pytest_plugins = ["fixtures.kafka", "fixtures.store", "fixtures.servers"]

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import requests
 import trustme
+from fixtures.kafka import free_port
+from fixtures.servers import ThreadServer
 
 from framework.logs import configure_logging
-from tests.fixtures.kafka import free_port
-from tests.fixtures.servers import ThreadServer
 
 ECHO_SPEC = Path(__file__).with_name("echo.yaml")
 PROBLEM = "application/problem+json"

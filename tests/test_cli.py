@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from fixtures.kafka import free_port
+from fixtures.servers import ServeProcess, make_distribution
 
 from framework import __version__
 from framework.plugins.registry import RESOURCE_GROUP
-from tests.fixtures.kafka import free_port
-from tests.fixtures.servers import ServeProcess, make_distribution
 
 Start = Callable[..., ServeProcess]
 #: the console script installed with the package, next to the interpreter running the tests

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
+from fixtures.kafka import ConsumeFn, free_port
 
 from framework.errors import BrokerUnavailable
 from framework.messaging import Delivery, EmbeddedBroker, EventProducer, MessagingError
-from tests.fixtures.kafka import ConsumeFn, free_port
 
 pytestmark = pytest.mark.slow
 

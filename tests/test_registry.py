@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from fixtures.servers import make_distribution
 
 from framework.plugins.registry import (
     COORDINATE_GROUP,
@@ -11,7 +12,6 @@ from framework.plugins.registry import (
     RESOURCE_GROUP,
     PluginRegistry,
 )
-from tests.fixtures.servers import make_distribution
 
 HPA_OK = '''
 from framework import hookimpl

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fixtures.store import PostgresServer
 
 from framework.errors import StartupError
 from framework.store import Store, StoreUnavailable, metadata, open_store
 from framework.store.migrations import MIGRATIONS, Migration, run, schema_migrations
 from framework.store.tables import outbox
-from tests.fixtures.store import PostgresServer
 
 ALL_VERSIONS = [migration.version for migration in MIGRATIONS]
 PASSWORD = "s3cret-pw"

@@ -1,0 +1,183 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in order, then deletes them."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import Connection, delete, func, select, text
+
+from framework.messaging.producer import Delivery, EventProducer, MessagingError
+from framework.store import Store
+from framework.store.tables import outbox
+
+log = logging.getLogger(__name__)
+
+#: Key of the PostgreSQL session advisory lock held by the one relay of a database.
+RELAY_LOCK_KEY = int.from_bytes(b"nfvdrely", "big")
+
+
+class _Leadership:
+    """At most one relay per database publishes, so rows leave in the order they were written.
+
+    The lock dies with its holder (a PostgreSQL session lock, or ``flock`` beside the SQLite
+    file), so after a crash another process takes over at once, with no lease to wait out.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._conn: Connection | None = None
+        self._file: BinaryIO | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None or self._file is not None
+
+    def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        if self.store.dialect == "postgresql":
+            conn = self.store.engine.connect()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY})
+            conn.commit()
+            if got.scalar():
+                self._conn = conn
+                return True
+            conn.close()
+            return False
+        database = self.store.engine.url.database or ""
+        path = Path(database + ".relay.lock") if database not in ("", ":memory:") else None
+        if path is None:
+            return True  # an in-memory database lives in one process only
+        handle = path.open("ab")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()  # closing the session releases the advisory lock
+            self._conn = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class OutboxRelay:
+    """Moves outbox rows to Kafka: in id order, each deleted only once Kafka stored it.
+
+    Delivery is at least once and in order per key: after a failure the batch is sent
+    again from the first row not yet confirmed, so a consumer may see a message twice
+    (events carry a per-operation ``seq`` to drop repeats) but never misses one, even
+    when Kafka is away for a long time: rows wait in the outbox until it is back.
+    """
+
+    def __init__(self, store: Store, producer: EventProducer, *, batch: int = 500,
+                 poll_interval: float = 0.2, retry_interval: float = 1.0) -> None:
+        self.store = store
+        self.producer = producer
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self.retry_interval = retry_interval
+        self.published = 0
+        self._leadership = _Leadership(store)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="nfvd-outbox-relay", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Something was committed to the outbox: publish it now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Publishes what it can within ``timeout``, then stops; rows left wait for next time."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._leadership.release()
+
+    def pending(self) -> int:
+        """Rows still waiting in the outbox."""
+        with self.store.connect(read_only=True) as conn:
+            return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                moved = self.relay_once() if self._leadership.try_acquire() else 0
+            except Exception as exc:  # the store or Kafka failed: keep the rows, try again later
+                log.warning("outbox relay: %s; retrying in %gs", exc, self.retry_interval)
+                self._leadership.release()
+                self._stop.wait(self.retry_interval)
+                continue
+            if moved == 0:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    def relay_once(self) -> int:
+        """Publishes one batch; returns how many rows left the outbox."""
+        with self.store.connect(read_only=True) as conn:
+            rows = conn.execute(select(outbox).order_by(outbox.c.id).limit(self.batch)).all()
+        if not rows:
+            return 0
+        futures: list[tuple[int, Future[Delivery]]] = []
+        for row in rows:
+            headers = json.loads(row.headers) if row.headers else None
+            futures.append((row.id, self.producer.publish(
+                row.topic, row.payload.encode(), key=row.key, headers=headers)))
+        confirmed: list[int] = []
+        failure: BaseException | None = None
+        for row_id, future in futures:
+            try:
+                future.result()
+            except MessagingError as exc:
+                failure = exc
+                break
+            confirmed.append(row_id)
+        self._delete(confirmed)
+        self.published += len(confirmed)
+        if failure is not None:
+            raise failure
+        return len(confirmed)
+
+    def _delete(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self.store.connect() as conn:
+            for chunk in _chunks(ids, 500):
+                conn.execute(delete(outbox).where(outbox.c.id.in_(chunk)))
+            conn.commit()
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def wait_until_empty(relay: OutboxRelay, timeout: float) -> bool:
+    """True once the outbox is empty; False if ``timeout`` passed first."""
+    deadline = time.monotonic() + timeout
+    while relay.pending():
+        if time.monotonic() > deadline:
+            return False
+        relay.notify()
+        time.sleep(0.02)
+    return True
