@@ -161,3 +161,78 @@ def list_drivers(as_json: bool) -> None:
     for row in [header, *rows]:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False))
                    + "  " + row[-1])
+
+
+@main.group()
+def ops() -> None:
+    """Inspect and control lifecycle operations (acts on the store; servers follow)."""
+
+
+@contextlib.contextmanager
+def _lifecycles(ctx: click.Context) -> Iterator[Any]:
+    from framework.errors import FrameworkError
+    from framework.runtime import open_lifecycles
+
+    settings = _settings(ctx)
+    logging.basicConfig(level=logging.CRITICAL)
+    try:
+        with open_lifecycles(settings) as lifecycles:
+            yield lifecycles
+    except FrameworkError as exc:
+        _fail(exc.detail)
+    except StartupError as exc:
+        _fail(str(exc))
+
+
+def _print(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@ops.command("list")
+@click.option("--state", help="Only operations in this state (e.g. FAILED_TEMP).")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def ops_list(ctx: click.Context, state: str | None, limit: int, as_json: bool) -> None:
+    """Operations, newest first."""
+    with _lifecycles(ctx) as lifecycles:
+        found = [op.as_dict(tasks=False)
+                 for op in lifecycles.engine.list(state=state, limit=limit)]
+    if as_json:
+        _print({"operations": found})
+        return
+    for op in found:
+        click.echo(f"{op['id']}  {op['state']:<12} {op['solState']:<12} {op['kind']}  "
+                   f"{op['createdAt']}")
+
+
+@ops.command("show")
+@click.argument("operation_id")
+@click.pass_context
+def ops_show(ctx: click.Context, operation_id: str) -> None:
+    """One operation with its tasks, as JSON."""
+    with _lifecycles(ctx) as lifecycles:
+        _print(lifecycles.engine.get(operation_id).as_dict())
+
+
+@ops.command("plan")
+@click.argument("operation_id")
+@click.pass_context
+def ops_plan(ctx: click.Context, operation_id: str) -> None:
+    """The ordered tasks, preconditions as they evaluate now, and the rollback order."""
+    with _lifecycles(ctx) as lifecycles:
+        _print(lifecycles.engine.plan(operation_id))
+
+
+def _control(name: str) -> None:
+    @ops.command(name, help=f"{name.capitalize()} an operation (refused if its state forbids).")
+    @click.argument("operation_id")
+    @click.pass_context
+    def command(ctx: click.Context, operation_id: str) -> None:
+        with _lifecycles(ctx) as lifecycles:
+            operation = getattr(lifecycles.engine, name)(operation_id)
+        click.echo(f"{operation.id}  {operation.state}")
+
+
+for _name in ("pause", "resume", "cancel", "retry", "rollback", "fail"):
+    _control(_name)

@@ -44,6 +44,30 @@ def _as_int(low: int, high: int) -> Callable[[Any], int]:
     return parse
 
 
+def _as_float(low: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a number from {low:g} to {high:g}, got {number:g}")
+        return number
+
+    return parse
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _as_str(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 def _one_of(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = _as_str(value).lower()
@@ -166,6 +190,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", _optional_file, "Private key of the server certificate (PEM)."),
     Setting("tls_client_ca", _optional_file,
             "CA bundle (PEM); when set, clients must present a certificate it signed."),
+    Setting("engine_workers", _as_int(1, 256),
+            "Lifecycle tasks run at once by each process."),
+    Setting("engine_lease_seconds", _as_float(1.0, 3600.0),
+            "How long a claimed task stays with its worker without a heartbeat; then "
+            "another process recovers it."),
+    Setting("engine_cancel_grace_seconds", _as_float(0.0, 3600.0),
+            "How long a cancelled task may run on before it is abandoned."),
+    Setting("kafka_intake", _as_bool,
+            "Read operation requests from the nfvd_lcm_requests topic (true/false)."),
     Setting("auth", _auth_schemes,
             "`none` (default) or the accepted schemes: `basic`, `bearer`, `basic,bearer`."),
     Setting("auth_users", _users,
@@ -193,6 +226,10 @@ class Settings:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    engine_workers: int = 4
+    engine_lease_seconds: float = 15.0
+    engine_cancel_grace_seconds: float = 5.0
+    kafka_intake: bool = True
     auth: tuple[str, ...] = ()
     auth_users: dict[str, str] = dataclasses.field(default_factory=dict)
     auth_tokens: tuple[str, ...] = ()

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
 
 from framework.config import Settings, redact_url
 from framework.metrics import Labels, Registry
 from framework.plugins.registry import PluginRegistry
 
 if TYPE_CHECKING:
+    from framework.engine import Engine
+    from framework.lifecycle import Lifecycles
     from framework.messaging import EmbeddedBroker, EventProducer
+    from framework.messaging.intake import RequestIntake
+    from framework.messaging.relay import OutboxRelay
     from framework.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,9 @@ class Runtime:
         self.store: Store | None = None
         self.producer: EventProducer | None = None
         self.broker: EmbeddedBroker | None = None
+        self.lifecycles: Lifecycles | None = None
+        self.relay: OutboxRelay | None = None
+        self.intake: RequestIntake | None = None
 
     def _plugin_counts(self) -> dict[Labels, float]:
         counts: dict[Labels, float] = {}
@@ -56,6 +67,8 @@ class Runtime:
         Raises :class:`framework.errors.StartupError` with one clear line.
         """
         from framework.messaging import EmbeddedBroker, EventProducer
+        from framework.messaging.intake import RequestIntake
+        from framework.messaging.relay import OutboxRelay
         from framework.store import open_store
 
         try:
@@ -64,14 +77,48 @@ class Runtime:
                 self.broker = EmbeddedBroker(self.settings.kafka_embedded_port)
                 self.broker.start()
             self.producer = EventProducer(self.kafka_servers, self.settings.kafka_properties)
+            self.relay = OutboxRelay(self.store, self.producer)
+            self.lifecycles = _lifecycles(self.settings, self.store, self.plugins)
+            relay = self.relay
+            # every commit may have added outbox rows: publish them now, not at the next poll
+            event.listen(self.store.engine, "commit", lambda _conn: relay.notify())
+            self.lifecycles.engine.start()
+            self.relay.start()
+            if self.settings.kafka_intake:
+                self.intake = RequestIntake(self.kafka_servers, self._take_request,
+                                            properties=self.settings.kafka_properties)
+                self.intake.start()
         except BaseException:
             self.stop()
             raise
         log.info("store %s, kafka %s%s", redact_url(self.settings.database_url),
                  self.kafka_servers, " (embedded)" if self.broker else "")
 
+    def _take_request(self, body: dict[str, Any]) -> None:
+        from framework.errors import FrameworkError
+        from framework.messaging.intake import RejectedRequest
+        from framework.validation import validate_request
+
+        assert self.lifecycles is not None  # noqa: S101 - the intake starts after it
+        try:
+            validate_request(body)
+            self.lifecycles.submit(body)
+        except FrameworkError as exc:
+            if exc.status >= 500:
+                raise
+            raise RejectedRequest(exc.detail) from exc
+
     def stop(self) -> None:
         """Closes whatever :meth:`start` opened, in reverse order; safe to call twice."""
+        if self.intake is not None:
+            self.intake.stop()
+            self.intake = None
+        if self.lifecycles is not None:
+            self.lifecycles.engine.stop()
+            self.lifecycles = None
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
         if self.producer is not None:
             self.producer.close()
             self.producer = None
@@ -81,3 +128,30 @@ class Runtime:
         if self.store is not None:
             self.store.close()
             self.store = None
+
+
+def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry) -> Lifecycles:
+    from framework.engine import Engine
+    from framework.lifecycle import Lifecycles, build_catalog
+    from framework.store.lcm import SqlRepository
+
+    engine: Engine = Engine(SqlRepository(store), build_catalog(plugins),
+                            workers=settings.engine_workers,
+                            lease_seconds=settings.engine_lease_seconds,
+                            cancel_grace=settings.engine_cancel_grace_seconds)
+    return Lifecycles(engine, plugins)
+
+
+@contextlib.contextmanager
+def open_lifecycles(settings: Settings) -> Iterator[Lifecycles]:
+    """The engine over the store, with no worker started: for inspection and controls.
+
+    Controls are state changes in the store; the servers' workers act on them.
+    """
+    from framework.store import open_store
+
+    store = open_store(settings.database_url)
+    try:
+        yield _lifecycles(settings, store, PluginRegistry.discover())
+    finally:
+        store.close()

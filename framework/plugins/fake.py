@@ -60,6 +60,12 @@ class FakeResourceDriver(ResourceDriver):
         return LifecycleResult(outputs={"lifecycle": request.lifecycle_name},
                                associated_topology=topology)
 
+    def rollback_lifecycle(self, request: LifecycleRequest) -> None:
+        """Undoes a Create by forgetting the resource; other lifecycles left nothing behind."""
+        if request.lifecycle_name == "Create":
+            with self._lock:
+                self.ledger.pop(str(_prop(request.system_properties, "resourceName", "")), None)
+
     def find_reference(self, request: FindReferenceRequest) -> FindReferenceResult | None:
         with self._lock:
             entry = self.ledger.get(request.instance_name)

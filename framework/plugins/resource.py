@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+
+from framework.engine.model import TaskSpec
+from framework.engine.task import TaskType
 
 #: Failure codes a resource driver may report, as Brent expects them.
 FAILURE_CODES = (
@@ -33,6 +37,15 @@ class LifecycleRequest:
     associated_topology: dict[str, Any] = dataclasses.field(default_factory=dict)
     driver_dir: str | None = None
     request_id: str = ""
+
+    def as_body(self) -> dict[str, Any]:
+        """The request in the API's JSON shape (what a task's params hold)."""
+        return {"lifecycleName": self.lifecycle_name,
+                "systemProperties": self.system_properties,
+                "deploymentLocation": self.deployment_location,
+                "resourceProperties": self.resource_properties,
+                "requestProperties": self.request_properties,
+                "associatedTopology": self.associated_topology}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,3 +124,28 @@ class ResourceDriver(abc.ABC):
         Called synchronously while the orchestrator waits: keep it quick.
         Not finding anything is not an error.
         """
+
+    def plan(self, request: LifecycleRequest) -> Sequence[TaskSpec]:
+        """The tasks that carry out ``request``, run by nfvd's lifecycle engine.
+
+        The default is one task of type ``lifecycle``, which calls
+        :meth:`execute_lifecycle` with the request in its params. A driver that can
+        split a transition into steps (each with its own pre/postcondition and
+        rollback) returns several specs whose types it provides in :meth:`task_types`.
+        Planning must have no side effect: it also serves dry runs.
+        """
+        return [TaskSpec(name=request.lifecycle_name, type="lifecycle",
+                         params={"request": request.as_body()})]
+
+    def task_types(self) -> Mapping[str, TaskType]:
+        """The task types :meth:`plan` uses besides ``lifecycle``, by name (default: none)."""
+        return {}
+
+    def rollback_lifecycle(self, request: LifecycleRequest) -> None:
+        """Undo what :meth:`execute_lifecycle` did for ``request``; idempotent.
+
+        Called when an operator rolls back an operation. The default refuses, so the
+        rollback of that task fails and says why, rather than pretending to succeed.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot undo {request.lifecycle_name!r}")

@@ -67,9 +67,17 @@ def _create_outbox(conn: Connection) -> None:
     tables.outbox.create(conn)
 
 
+def _create_lcm(conn: Connection) -> None:
+    # As for the outbox: before a later migration changes these tables, copy today's
+    # definitions here so that a fresh database goes through the same steps.
+    tables.lcm_operations.create(conn)
+    tables.lcm_tasks.create(conn)
+
+
 #: Every migration, in increasing version order; versions are never reused or reordered.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the outbox table", _create_outbox),
+    Migration(2, "create the lifecycle operation and task tables", _create_lcm),
 )
 
 

@@ -1,0 +1,166 @@
+"""Task types (what a task does) and the context a task runs with."""
+
+from __future__ import annotations
+
+import abc
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from framework.engine.model import Verdict
+
+
+class LeaseLost(RuntimeError):
+    """The worker no longer holds the task: its work is not wanted any more.
+
+    Raised by :meth:`TaskContext.record_side_effect`, so that an action never makes a side
+    effect for a task another worker (or the operator) has taken over.
+    """
+
+
+class TaskContext:
+    """What a task's methods see: who they are, their params, and the operation's controls.
+
+    ``idempotency_key`` is ``<operation id>:<task name>``, the same for every attempt and
+    after a crash. ``results`` maps each dependency's name to its result (read on first
+    use). ``cancelled`` turns true when the operation is cancelled (or rolled back while
+    the action runs), when the attempt times out, or when the lease is lost.
+    """
+
+    def __init__(
+        self,
+        *,
+        operation_id: str,
+        task: str,
+        params: Mapping[str, Any],
+        attempt: int,
+        side_effects: Sequence[Mapping[str, Any]] = (),
+        cancel_token: threading.Event | None = None,
+        save_side_effects: Callable[[Sequence[Mapping[str, Any]]], bool] | None = None,
+        load_results: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.operation_id = operation_id
+        self.task = task
+        self.params = params
+        self.attempt = attempt
+        self.idempotency_key = f"{operation_id}:{task}"
+        self._side_effects = [dict(effect) for effect in side_effects]
+        self._token = cancel_token or threading.Event()
+        self._save = save_side_effects
+        self._load_results = load_results
+        self._results: Mapping[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._frozen_reason: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._token.is_set()
+
+    @property
+    def side_effects(self) -> list[dict[str, Any]]:
+        """The side effects recorded for this task so far, over every attempt (a copy)."""
+        with self._lock:
+            return [dict(effect) for effect in self._side_effects]
+
+    @property
+    def results(self) -> Mapping[str, Any]:
+        if self._results is None:
+            self._results = dict(self._load_results()) if self._load_results else {}
+        return self._results
+
+    def record_side_effect(self, effect: Mapping[str, Any]) -> None:
+        """Persist ``effect`` (a JSON object) before making it, so a crash cannot hide it.
+
+        Raises :class:`LeaseLost` when the task is no longer this worker's (do not make the
+        side effect then), and RuntimeError where side effects are not allowed (in a
+        precondition or postcondition, and in a dry run).
+        """
+        if self._frozen_reason is not None:
+            raise RuntimeError(f"no side effect may be recorded {self._frozen_reason}")
+        entry = dict(effect)
+        json.dumps(entry, allow_nan=False)  # refuse what could not be stored
+        with self._lock:
+            proposed = [*self._side_effects, entry]
+            if self._save is not None and not self._save(proposed):
+                self._token.set()
+                raise LeaseLost(f"task {self.task!r} is no longer held by this worker")
+            self._side_effects = proposed
+
+    def frozen(self, reason: str) -> _Frozen:
+        """A context manager during which recording a side effect raises (``reason`` says why)."""
+        return _Frozen(self, reason)
+
+
+class _Frozen:
+    def __init__(self, ctx: TaskContext, reason: str) -> None:
+        self._ctx, self._reason = ctx, reason
+
+    def __enter__(self) -> None:
+        self._ctx._frozen_reason = self._reason
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx._frozen_reason = None
+
+
+class TaskType(abc.ABC):
+    """What a task does, in four steps (see ``framework/engine/README.md``).
+
+    ``side_effects`` declares whether the action changes anything outside nfvd. The
+    default :meth:`rollback` does nothing for a type that declares none, and otherwise
+    raises NotImplementedError: a type with side effects must say how to remove them.
+    The default pre- and postconditions are true.
+    """
+
+    side_effects: ClassVar[bool] = True
+
+    def precondition(self, ctx: TaskContext) -> Verdict:
+        """May the task run now? False skips it (SKIPPED, with the reason). No side effect."""
+        return Verdict(True)
+
+    @abc.abstractmethod
+    def action(self, ctx: TaskContext) -> Mapping[str, Any] | None:
+        """Do the work; return a JSON-able result. Record each side effect before making it."""
+
+    def postcondition(self, ctx: TaskContext) -> Verdict:
+        """Did the action really succeed? Also asked at recovery, before running it again."""
+        return Verdict(True)
+
+    def rollback(self, ctx: TaskContext) -> None:
+        """Remove every side effect in ``ctx.side_effects``; must be idempotent."""
+        if self.side_effects:
+            raise NotImplementedError(
+                f"{type(self).__name__} declares side effects but no rollback")
+
+
+class TaskCatalog:
+    """Task types by name, filled by plugins; shared by every worker of a process.
+
+    A task whose type is not here fails (or fails to roll back) with an error naming the
+    type; it never stops a worker.
+    """
+
+    def __init__(self, types: Mapping[str, TaskType] | None = None) -> None:
+        self._types: dict[str, TaskType] = {}
+        for name, task_type in (types or {}).items():
+            self.register(name, task_type)
+
+    def register(self, name: str, task_type: TaskType) -> None:
+        """Add ``task_type`` as ``name``; ValueError if the name is taken."""
+        if not isinstance(task_type, TaskType):
+            raise TypeError(f"{name!r}: {task_type!r} is not a TaskType instance")
+        if name in self._types:
+            raise ValueError(f"task type {name!r} is already registered")
+        self._types[name] = task_type
+
+    def get(self, name: str) -> TaskType | None:
+        return self._types.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._types))
+
+    def __len__(self) -> int:
+        return len(self._types)

@@ -1,0 +1,399 @@
+"""SqlRepository: the lifecycle engine's Repository on the Store, in SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from itertools import groupby
+from typing import Any, TypeVar
+
+from sqlalchemy import Boolean, Connection, and_, case, select, text, tuple_, union_all, update
+from sqlalchemy import bindparam as _b
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from framework.engine import dag, events, machine
+from framework.engine.book import OperationBook, by_count
+from framework.engine.model import Direction, OperationState, OperationView, TaskState, TaskView
+from framework.engine.model import clip as _clip
+from framework.engine.ports import Claim, Lease, NewOperation, Outcome, Progress
+from framework.store.database import Store
+from framework.store.tables import lcm_operations as O  # noqa: N811 - short names read better
+from framework.store.tables import lcm_tasks as T  # noqa: N811
+from framework.store.tables import outbox
+
+Op = OperationState
+Task = TaskState
+R = TypeVar("R")
+_RETRYABLE = {"40P01", "40001"}  # PostgreSQL deadlock, serialization failure
+
+# The statements of the hot paths are built once: building and hashing a Core statement
+# costs more than running it on SQLite. Terms repeating the WHERE of a partial index are
+# literal, not bound, so that the planners can always use the index.
+_IS_PENDING = text("lcm_tasks.state = 'PENDING'")
+_IS_LEASED = text("lcm_tasks.lease_owner IS NOT NULL")
+_OP: Any = _b("b_op")
+_LOCK = select(O.c.state, O.c.direction, O.c.seq, O.c.version, O.c.error, O.c.tasks_left,
+               O.c.rollback_left, O.c.ready).where(O.c.id == _OP)
+_FLUSH = update(O).where(O.c.id == _OP).values({name: _b(f"b_{name}") for name in (
+    "state", "direction", "seq", "error", "tasks_left", "ready", "rollback_left", "updated_at",
+    "version")})
+_CLAIMED = (T.c.idx, T.c.name, T.c.type, T.c.params, T.c.attempt, T.c.depends_on,
+            T.c.dependents, T.c.side_effects, T.c.timeout, T.c.cancellable, T.c.version,
+            T.c.state)
+_LEASE = {"lease_owner": _b("b_owner"), "lease_expires": _b("b_until"),
+          "version": T.c.version + 1, "abandoned": False}
+_STARTED = {**_LEASE, "state": Task.RUNNING, "started_at": _b("b_now"), "finished_at": None}
+_READY = {  # the tasks of an operation to claim now, in each of the states that run some
+    Op.PROCESSING: select(*_CLAIMED).where(T.c.operation_id == _OP, _IS_PENDING,
+                                           T.c.deps_left == 0).order_by(T.c.idx),
+    Op.ROLLING_BACK: select(*_CLAIMED).where(
+        T.c.operation_id == _OP, T.c.rdeps_left == 0, T.c.state.in_(sorted(machine.COMPENSABLE)),
+    ).order_by(T.c.idx.desc()),
+}
+_TASK = update(T).where(T.c.operation_id == _OP, T.c.idx == _b("b_i"), T.c.version == _b("b_v"))
+_HELD = _TASK.where(T.c.lease_owner == _b("b_owner"))
+_LEASING = {Op.PROCESSING: _TASK.values(_STARTED), None: _TASK.values(_LEASE),
+            Op.ROLLING_BACK: _TASK.values({**_LEASE, "state": Task.ROLLING_BACK})}
+_RECORD = _HELD.values(side_effects=_b("b_effects"))
+_FINISH = _HELD.values(
+    state=_b("b_state"), error=_b("b_error"), reason=_b("b_reason"),
+    abandoned=_b("b_abandoned"), finished_at=_b("b_now"), lease_owner=None, lease_expires=None,
+    version=T.c.version + 1,
+    # A rollback keeps the forward result; a task rolled back is no longer to compensate.
+    result=case((_b("b_back", type_=Boolean), T.c.result), else_=_b("b_result")),
+    rdeps_left=case((_b("b_rolled_back", type_=Boolean), None), else_=T.c.rdeps_left))
+_DEPENDENTS = update(T).where(T.c.operation_id == _OP, T.c.idx.in_(_b("b_idx", expanding=True)))
+_UNWIND = _DEPENDENTS.where(T.c.rdeps_left.is_not(None)) \
+    .values(rdeps_left=T.c.rdeps_left - _b("b_n"))
+# With b_start, the dependents it unblocks are leased at once (SET sees the old values).
+_starts = and_(T.c.deps_left == _b("b_n"), _IS_PENDING, _b("b_start", type_=Boolean))
+_UNBLOCK = _DEPENDENTS.values(
+    {T.c.deps_left: T.c.deps_left - _b("b_n"),
+     **{T.c[name]: case((_starts, value), else_=T.c[name]) for name, value in _STARTED.items()}},
+).returning(*_CLAIMED, T.c.deps_left)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _flush(conn: Connection, op: OperationBook) -> None:
+    """Write the operation's events and its row (nothing if nothing happened)."""
+    if op.events:
+        conn.execute(outbox.insert(), [
+            {"topic": events.TOPIC, "key": op.id, "payload": _dumps(event), "headers": None,
+             "created_at": op.now} for event in op.events])
+        conn.execute(_FLUSH, {"b_op": op.id, **{f"b_{k}": v for k, v in op.row().items()}})
+
+
+class SqlRepository:
+    """Operations, tasks and their outbox events in the Store's database.
+
+    Every state change locks its operation's row first (``FOR UPDATE`` on PostgreSQL; on
+    SQLite every writing transaction holds the database's write lock), so the operation's
+    event numbers have no gap, and the counters on that row tell a finishing task whether
+    it completes the operation. A claim reads only the tasks it leases, from an index.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        # PostgreSQL locks the rows it reads (claims skip rows another claimer holds).
+        pg = store.dialect == "postgresql"
+        self._lock_stmt = {skip: _LOCK.with_for_update(skip_locked=skip) if pg else _LOCK
+                           for skip in (False, True)}
+        self._ready = {state: (stmt.with_for_update(skip_locked=True) if pg else stmt)
+                       .limit(_b("b_limit")) for state, stmt in _READY.items()}
+
+    def _write(self, work: Callable[[Connection], R]) -> R:
+        """``work`` in one transaction, run again after a deadlock (PostgreSQL aborts one)."""
+        attempt = 0
+        while True:
+            try:
+                with self._store.engine.begin() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                attempt += 1
+                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE or attempt == 5:
+                    raise
+                time.sleep(0.01 * attempt)
+
+    def _lock(self, conn: Connection, operation_id: str, now: float,
+              skip_locked: bool = False) -> OperationBook | None:
+        row = conn.execute(self._lock_stmt[skip_locked], {"b_op": operation_id}).first()
+        return None if row is None else OperationBook(operation_id, now=now, **{
+            **row._mapping, "state": Op(row.state), "direction": Direction(row.direction)})
+
+    def create_operation(self, new: NewOperation) -> tuple[str, bool]:
+        if (existing := self._by_key(new.idempotency_key)) is not None:
+            return existing, False
+        book = OperationBook.created(new)
+
+        def work(conn: Connection) -> None:
+            conn.execute(O.insert().values(
+                id=new.id, kind=new.kind, request=None if new.request is None
+                else _dumps(new.request), idempotency_key=new.idempotency_key,
+                created_at=new.created_at, **book.row()))
+            if new.tasks:
+                conn.execute(T.insert(), [{
+                    "operation_id": new.id, "idx": index, "name": task.name, "type": task.type,
+                    "params": _dumps(task.params), "depends_on": _dumps(task.depends_on),
+                    "dependents": _dumps(task.dependents), "timeout": task.timeout,
+                    "cancellable": task.cancellable, "state": Task.PENDING,
+                    "deps_left": len(task.depends_on), "rdeps_left": None, "attempt": 1,
+                    "version": 0, "side_effects": "[]", "abandoned": False,
+                } for index, task in enumerate(new.tasks)])
+            _flush(conn, book)
+
+        try:
+            self._write(work)
+        except IntegrityError:  # another process created it with this key just now
+            if (existing := self._by_key(new.idempotency_key)) is None:
+                raise
+            return existing, False
+        return new.id, True
+
+    def _by_key(self, key: str | None) -> str | None:
+        if key is None:
+            return None
+        with self._store.connect(read_only=True) as conn:
+            return conn.scalar(select(O.c.id).where(O.c.idempotency_key == key))
+
+    def get_operation(self, operation_id: str) -> OperationView | None:
+        return next(iter(self._views(O.c.id == operation_id, limit=1, offset=0)), None)
+
+    def list_operations(self, state: OperationState | None, limit: int,
+                        offset: int) -> list[OperationView]:
+        return self._views(None if state is None else O.c.state == state, limit, offset)
+
+    def _views(self, where: Any, limit: int, offset: int) -> list[OperationView]:
+        stmt = select(O).order_by(O.c.created_at.desc(), O.c.id).limit(limit).offset(offset)
+        with self._store.connect(read_only=True) as conn:
+            ops = conn.execute(stmt if where is None else stmt.where(where)).all()
+            rows = conn.execute(select(T).where(T.c.operation_id.in_([op.id for op in ops]))
+                                .order_by(T.c.operation_id, T.c.idx)).all() if ops else []
+        tasks = {key: list(group) for key, group in groupby(rows, lambda row: row.operation_id)}
+        return [_operation_view(op, tasks.get(op.id, [])) for op in ops]
+
+    def operation_states(self, operation_ids: Collection[str],
+                         ) -> dict[str, tuple[OperationState, Direction]]:
+        with self._store.connect(read_only=True) as conn:
+            rows = conn.execute(select(O.c.id, O.c.state, O.c.direction)
+                                .where(O.c.id.in_(list(operation_ids)))).all()
+        return {row.id: (Op(row.state), Direction(row.direction)) for row in rows}
+
+    def dependency_results(self, operation_id: str, indexes: Collection[int]) -> dict[str, Any]:
+        with self._store.connect(read_only=True) as conn:
+            rows = conn.execute(select(T.c.name, T.c.result).where(
+                T.c.operation_id == operation_id, T.c.idx.in_(list(indexes)))).all()
+        return {row.name: _loads(row.result) for row in rows}
+
+    def leases(self) -> list[Lease]:
+        with self._store.connect(read_only=True) as conn:
+            return [Lease(*row) for row in conn.execute(select(
+                T.c.operation_id, T.c.idx, T.c.lease_owner, T.c.lease_expires, T.c.version,
+            ).where(_IS_LEASED))]
+
+    def apply_control(self, operation_id: str, control: str, expected: OperationState,
+                      target: OperationState, now: float) -> bool:
+        def work(conn: Connection) -> bool:
+            op = self._lock(conn, operation_id, now)
+            if op is None or op.state is not expected:
+                return False
+            if control == "retry":
+                _retry_tasks(conn, op)
+            elif control == "rollback":
+                _mark_compensation(conn, op)
+            op.move(target, op.error if target in (Op.FAILED, Op.CANCELLED) else None)
+            op.settle()  # e.g. resumed with no task left, or nothing to compensate
+            _flush(conn, op)
+            return True
+
+        return self._write(work)
+
+    def finish(self, operation_id: str, outcomes: Sequence[Outcome], *, owner: str, want: int,
+               now: float, lease_until: float) -> Progress:
+        def work(conn: Connection) -> Progress:
+            op = self._lock(conn, operation_id, now)
+            if op is None:
+                return Progress((False,) * len(outcomes))
+            oks = tuple(_write_outcome(conn, outcome, now) for outcome in outcomes)
+            for outcome in (o for o, ok in zip(outcomes, oks, strict=True) if ok):
+                op.task_finished(outcome)
+            for n, indexes in by_count(op.compensable).items():
+                conn.execute(_UNWIND, {"b_op": operation_id, "b_n": n, "b_idx": indexes})
+            claims = _unblock(conn, op, owner, want, lease_until)
+            claims += self._claim(conn, op, owner, want - len(claims), lease_until)
+            _flush(conn, op)
+            return Progress(oks, tuple(claims), (op.id,) if op.changed else ())
+
+        return self._write(work)
+
+    def runnable_operations(self, limit: int) -> list[str]:
+        # One probe per operation processing (its counter) or rolling back (an index).
+        compensable = select(T.c.idx).where(
+            T.c.operation_id == O.c.id, T.c.rdeps_left == 0,
+            T.c.state.in_(sorted(machine.COMPENSABLE))).exists()
+        query = union_all(
+            select(O.c.id, O.c.created_at).where(O.c.state == Op.PROCESSING, O.c.ready > 0),
+            select(O.c.id, O.c.created_at).where(O.c.state == Op.ROLLING_BACK, compensable),
+        ).subquery()
+        with self._store.connect(read_only=True) as conn:
+            return list(conn.scalars(select(query.c.id).order_by(query.c.created_at)
+                                     .limit(limit)))
+
+    def claim(self, operation_id: str, *, owner: str, want: int, now: float,
+              lease_until: float) -> list[Claim]:
+        def work(conn: Connection) -> list[Claim]:
+            # SKIP LOCKED: an operation another process is writing is left for later.
+            op = self._lock(conn, operation_id, now, skip_locked=True)
+            claims = self._claim(conn, op, owner, want, lease_until) if op else []
+            if op:
+                _flush(conn, op)
+            return claims
+
+        return self._write(work)
+
+    def _claim(self, conn: Connection, op: OperationBook, owner: str, want: int,
+               lease_until: float) -> list[Claim]:
+        forward = op.state is Op.PROCESSING
+        if want <= 0 or op.state not in self._ready or (forward and op.ready == 0):
+            return []
+        rows = conn.execute(self._ready[op.state], {"b_op": op.id, "b_limit": want}).all()
+        # Version-checked, although the operation's lock already keeps other writers out.
+        _lease(conn, _LEASING[op.state], {"b_op": op.id, "b_owner": owner,
+                                          "b_until": lease_until, "b_now": op.now}, rows)
+        new = Task.RUNNING if forward else Task.ROLLING_BACK
+        op.ready -= len(rows) if forward else 0
+        for row in rows:
+            op.task_moved(row.name, Task(row.state), new, row.attempt)
+        return [_claim(op.id, row, new, row.version + 1, owner) for row in rows]
+
+    def take_over(self, lease: Lease, *, owner: str, now: float, lease_until: float) -> Progress:
+        def work(conn: Connection) -> Progress:
+            op = self._lock(conn, lease.operation_id, now)
+            row = conn.execute(select(*_CLAIMED).where(
+                T.c.operation_id == lease.operation_id, T.c.idx == lease.index,
+                T.c.lease_owner == lease.owner, T.c.version == lease.version)).first()
+            if op is None or row is None:
+                return Progress()  # finished, or taken over by another, meanwhile
+            ends = machine.after_lapsed_lease(Task(row.state), op.state)
+            if ends is None:
+                _lease(conn, _LEASING[None], {"b_op": op.id, "b_owner": owner,
+                                              "b_until": lease_until}, [row])
+                return Progress(claims=(_claim(op.id, row, Task(row.state), row.version + 1,
+                                               owner, recovering=True),))
+            outcome = Outcome(_claim(op.id, row, Task(row.state), row.version, lease.owner),
+                              ends, error=f"the lease of {lease.owner} lapsed while the "
+                              f"operation was {op.state}")
+            _write_outcome(conn, outcome, now)
+            op.task_finished(outcome)  # nothing waits on a task of a stopped operation
+            _flush(conn, op)
+            return Progress(changed=(op.id,) if op.changed else ())
+
+        return self._write(work)
+
+    def record_side_effect(self, claim: Claim, side_effects: Sequence[Mapping[str, Any]],
+                           ) -> bool:
+        params = {"b_op": claim.operation_id, "b_i": claim.index, "b_v": claim.version,
+                  "b_owner": claim.owner,
+                  "b_effects": _dumps([dict(effect) for effect in side_effects])}
+        return self._write(lambda conn: conn.execute(_RECORD, params).rowcount == 1)
+
+    def renew_leases(self, owner: str, lease_until: float,
+                     tasks: Collection[tuple[str, int]]) -> set[tuple[str, int]]:
+        if not tasks:
+            return set()
+        stmt = update(T).where(T.c.lease_owner == owner,
+                               tuple_(T.c.operation_id, T.c.idx).in_(list(tasks))) \
+            .values(lease_expires=lease_until).returning(T.c.operation_id, T.c.idx)
+        return self._write(lambda conn: {(row[0], row[1]) for row in conn.execute(stmt)})
+
+
+def _unblock(conn: Connection, op: OperationBook, owner: str, want: int,
+             lease_until: float) -> list[Claim]:
+    """Decrement the dependents' ``deps_left``, leasing at once those that reach 0 when
+    they all fit in ``want`` (the common case of a chain); count the others as ready."""
+    start = op.state is Op.PROCESSING and len(op.unblocked) <= want
+    claims = []
+    for n, indexes in by_count(op.unblocked).items():
+        rows = conn.execute(_UNBLOCK, {
+            "b_op": op.id, "b_n": n, "b_idx": indexes, "b_start": start, "b_owner": owner,
+            "b_until": lease_until, "b_now": op.now}).all()
+        for row in (row for row in rows if row.deps_left == 0):
+            op.ready += 0 if start else 1
+            if start:
+                op.task_moved(row.name, Task.PENDING, Task.RUNNING, row.attempt)
+                claims.append(_claim(op.id, row, Task.RUNNING, row.version, owner))
+    return claims
+
+
+def _lease(conn: Connection, stmt: Any, lease: Mapping[str, Any], rows: Sequence[Any]) -> None:
+    """Run ``stmt``, a version-checked lease of ``rows`` (their version goes up by one)."""
+    if rows and conn.execute(stmt, [{**lease, "b_i": row.idx, "b_v": row.version}
+                                    for row in rows]).rowcount != len(rows):
+        raise RuntimeError("tasks changed while their operation was locked")
+
+
+def _write_outcome(conn: Connection, o: Outcome, now: float) -> bool:
+    """Write ``o`` if its claim still holds the task (lease owner and version); whether it did."""
+    machine.check_task(o.claim.state, o.state)
+    return conn.execute(_FINISH, {
+        "b_op": o.claim.operation_id, "b_i": o.claim.index, "b_v": o.claim.version,
+        "b_owner": o.claim.owner, "b_state": o.state, "b_error": _clip(o.error),
+        "b_reason": _clip(o.reason), "b_abandoned": o.abandoned, "b_now": now,
+        "b_result": None if o.result is None else _dumps(o.result),
+        "b_back": o.claim.state is Task.ROLLING_BACK,
+        "b_rolled_back": o.state is Task.ROLLED_BACK}).rowcount == 1
+
+
+def _retry_tasks(conn: Connection, op: OperationBook) -> None:
+    """FAILED tasks back to PENDING, or ROLLBACK_FAILED ones to claim again; attempt + 1."""
+    failed = Task.ROLLBACK_FAILED if op.direction is Direction.ROLLBACK else Task.FAILED
+    this = (T.c.operation_id == op.id, T.c.state == failed)
+    values: dict[str, Any] = {"attempt": T.c.attempt + 1, "version": T.c.version + 1}
+    if failed is Task.FAILED:
+        for name, attempt in conn.execute(select(T.c.name, T.c.attempt).where(*this)):
+            op.task_moved(name, Task.FAILED, Task.PENDING, attempt + 1)
+            op.ready += 1  # it had no dependency left when it ran
+        values.update(state=Task.PENDING, result=None, error=None, reason=None,
+                      abandoned=False, started_at=None, finished_at=None)
+    conn.execute(update(T).where(*this).values(**values))
+
+
+def _mark_compensation(conn: Connection, op: OperationBook) -> None:
+    """Set ``rdeps_left`` of the tasks to compensate (NULL for the others)."""
+    rows = conn.execute(select(T.c.state, T.c.side_effects, T.c.dependents)
+                        .where(T.c.operation_id == op.id).order_by(T.c.idx)).all()
+    counts = dag.compensation_counts([(Task(row.state), row.side_effects != "[]",
+                                       _loads(row.dependents)) for row in rows])
+    conn.execute(update(T).where(T.c.operation_id == op.id, T.c.rdeps_left.is_not(None))
+                 .values(rdeps_left=None))
+    if counts:
+        conn.execute(update(T).where(T.c.operation_id == op.id, T.c.idx == _b("b_i"))
+                     .values(rdeps_left=_b("b_n")),
+                     [{"b_i": index, "b_n": count} for index, count in counts.items()])
+    op.direction, op.rollback_left = Direction.ROLLBACK, len(counts)
+
+
+def _claim(operation_id: str, row: Any, state: Task, version: int, owner: str,
+           recovering: bool = False) -> Claim:
+    return Claim(operation_id, row.idx, row.name, row.type, _loads(row.params), row.attempt,
+                 tuple(_loads(row.depends_on)), tuple(_loads(row.dependents)),
+                 tuple(_loads(row.side_effects)), row.timeout, bool(row.cancellable), state,
+                 version, owner, recovering)
+
+
+def _operation_view(op: Any, rows: Sequence[Any]) -> OperationView:
+    names = [row.name for row in rows]
+    tasks = tuple(TaskView(
+        row.name, row.type, Task(row.state), row.attempt,
+        tuple(names[i] for i in _loads(row.depends_on)), _loads(row.params), row.started_at,
+        row.finished_at, row.error, _loads(row.result), tuple(_loads(row.side_effects)),
+        bool(row.abandoned), row.reason) for row in rows)
+    return OperationView(op.id, op.kind, Op(op.state), Direction(op.direction),
+                         _loads(op.request), op.error, op.created_at, op.updated_at, tasks)

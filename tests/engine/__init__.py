@@ -1,0 +1,1 @@
+"""Tests of the lifecycle engine on SQLite and PostgreSQL."""
