@@ -40,6 +40,14 @@ def test_wheel_ships_specs_and_types(dist: Path) -> None:
     assert "fake = framework.plugins.fake:FakeResourceDriver" in entry_points
 
 
+def test_wheel_ships_every_module(dist: Path) -> None:
+    wheel = next(dist.glob("nfv_driver_framework-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "framework").rglob("*.py"))
+    assert sources
+    assert [s for s in sources if s not in names] == []
+
+
 def test_sdist_holds_the_sources(dist: Path) -> None:
     sdist = next(dist.glob("nfv_driver_framework-*.tar.gz"))
     names = tarfile.open(sdist).getnames()
