@@ -11,7 +11,7 @@ import pytest
 from engine.helpers import FAST, EngineFactory
 from engine.ledger import Ledger, ledger_catalog
 from framework.engine import Engine, TaskCatalog
-from framework.store import Store
+from framework.store import Store, open_store
 from framework.store.lcm import SqlRepository
 
 
@@ -26,15 +26,20 @@ def repository(store: Store) -> SqlRepository:
 
 
 @pytest.fixture
-def make_engine(repository: SqlRepository, ledger: Ledger) -> Iterator[EngineFactory]:
-    """``make_engine(start=True, catalog=None, store=None, **options)``: an engine on the
-    test's store (or on ``store``), with the ledger's task types (or ``catalog``). Every
-    engine is stopped at teardown, before its store closes."""
+def make_engine(store: Store, repository: SqlRepository,
+                ledger: Ledger) -> Iterator[EngineFactory]:
+    """``make_engine(start=True, catalog=None, own_store=False, **options)``: an engine on
+    the test's store, with the ledger's task types (or ``catalog``). With ``own_store``, it
+    has a Store of its own on the same database, as another nfvd process would. Every
+    engine is stopped at teardown, before the stores close."""
     engines: list[Engine] = []
+    stores: list[Store] = []
 
-    def make(start: bool = True, catalog: TaskCatalog | None = None,
-             store: Store | None = None, **options: Any) -> Engine:
-        engine = Engine(SqlRepository(store) if store else repository,
+    def make(start: bool = True, catalog: TaskCatalog | None = None, own_store: bool = False,
+             **options: Any) -> Engine:
+        if own_store:
+            stores.append(open_store(store.engine.url.render_as_string(hide_password=False)))
+        engine = Engine(SqlRepository(stores[-1]) if own_store else repository,
                         catalog or ledger_catalog(ledger), **{**FAST, **options})
         engines.append(engine)
         if start:
@@ -44,6 +49,8 @@ def make_engine(repository: SqlRepository, ledger: Ledger) -> Iterator[EngineFac
     yield make
     for engine in engines:
         engine.stop(timeout=5)
+    for own in stores:
+        own.close()
 
 
 @pytest.fixture

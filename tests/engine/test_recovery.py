@@ -5,16 +5,13 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from engine.helpers import EngineFactory, events_of, wait_until
 from engine.ledger import Ledger, ledger_catalog
 from framework.engine import TaskSpec, TaskState
 from framework.engine.ports import Claim, Outcome
 from framework.engine.runner import ADOPTED
-from framework.store import Store, open_store
+from framework.store import Store
 from framework.store.lcm import SqlRepository
 
 DONE = {"COMPLETED", "FAILED_TEMP"}
@@ -120,20 +117,10 @@ def test_a_worker_that_lost_its_lease_changes_nothing(
     assert engine.get(op.id) == done and len(events_of(store, op.id)) == seq
 
 
-@pytest.fixture
-def second_store(store: Store) -> Iterator[Store]:
-    """Another Store on the same database, as another nfvd process would have."""
-    other = open_store(store.engine.url.render_as_string(hide_password=False))
-    yield other
-    other.close()
-
-
 def test_two_engines_share_an_operation_and_run_each_task_once(
-        make_engine: EngineFactory, ledger: Ledger, store: Store,
-        second_store: Store) -> None:
+        make_engine: EngineFactory, ledger: Ledger, store: Store) -> None:
     one = make_engine(worker_id="one", catalog=ledger_catalog(ledger, "one"))
-    two = make_engine(worker_id="two", catalog=ledger_catalog(ledger, "two"),
-                      store=second_store)
+    two = make_engine(worker_id="two", catalog=ledger_catalog(ledger, "two"), own_store=True)
     roots = [TaskSpec(f"r{i}", "ledger", {"delay": 0.2}) for i in range(12)]
     join = TaskSpec("join", "ledger", depends_on=tuple(spec.name for spec in roots))
     tail = [TaskSpec(f"t{i}", "ledger", depends_on=("join",)) for i in range(6)]
