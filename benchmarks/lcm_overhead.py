@@ -1,8 +1,10 @@
 """Per-task overhead of the lifecycle engine: no-op tasks in one operation.
 
     python benchmarks/lcm_overhead.py [--backend sqlite|postgresql|both] [--sizes 100,1000,10000]
+                                      [--shape independent|chain] [--workers 4]
 
-For each size, one operation of that many independent no-op tasks is submitted and run to
+For each size, one operation of that many no-op tasks (independent, or a chain where each
+depends on the one before) is submitted and run to
 COMPLETED by the engine's workers; the time covers submit (the DAG persisted) through the
 last transition committed with its outbox rows. Reports ms per task, the ratio of ms per
 task at the largest size to the smallest, and commits per task. PostgreSQL is the server
@@ -54,7 +56,7 @@ def _database(backend: str, folder: Path) -> tuple[str, Any]:
     return POSTGRES.rsplit("/", 1)[0] + "/" + name, drop
 
 
-def run(backend: str, size: int, workers: int, folder: Path) -> dict[str, float]:
+def run(backend: str, size: int, workers: int, folder: Path, shape: str) -> dict[str, float]:
     url, drop = _database(backend, folder)
     store = open_store(url)
     commits = 0
@@ -68,7 +70,9 @@ def run(backend: str, size: int, workers: int, folder: Path) -> dict[str, float]
                     poll_interval=0.05)
     engine.start()
     try:
-        tasks = [TaskSpec(name=f"t{i}", type="noop") for i in range(size)]
+        tasks = [TaskSpec(name=f"t{i}", type="noop",
+                          depends_on=(f"t{i - 1}",) if shape == "chain" and i else ())
+                 for i in range(size)]
         commits = 0
         started = time.perf_counter()
         operation, _ = engine.submit("bench", tasks)
@@ -89,15 +93,17 @@ def main() -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--shape", choices=("independent", "chain"), default="independent")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    print(f"shape: {args.shape}, workers: {args.workers}")
     print(f"{'backend':<11}{'tasks':>7}{'ms/task':>10}{'commits/task':>14}{'total s':>9}")
     with tempfile.TemporaryDirectory() as folder:
         for backend in backends:
             figures = {}
             for size in sizes:
-                figures[size] = run(backend, size, args.workers, Path(folder))
+                figures[size] = run(backend, size, args.workers, Path(folder), args.shape)
                 f = figures[size]
                 print(f"{backend:<11}{size:>7}{f['ms_per_task']:>10.3f}"
                       f"{f['commits_per_task']:>14.2f}{f['seconds']:>9.2f}", flush=True)

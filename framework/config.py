@@ -31,30 +31,31 @@ def _as_str(value: Any) -> str:
     return str(value).strip()
 
 
-def _as_int(low: int, high: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
+def _number(cast: type[int] | type[float], low: float, high: float) -> Callable[[Any], Any]:
+    kind = "an integer" if cast is int else "a number"
+
+    def show(number: float) -> str:
+        return str(int(number)) if cast is int else f"{number:g}"
+
+    def parse(value: Any) -> Any:
         try:
-            number = int(str(value).strip())
+            number = cast(str(value).strip())
         except ValueError:
-            raise ValueError(f"expected an integer, got {value!r}") from None
+            raise ValueError(f"expected {kind}, got {value!r}") from None
         if not low <= number <= high:
-            raise ValueError(f"expected an integer from {low} to {high}, got {number}")
+            raise ValueError(f"expected {kind} from {show(low)} to {show(high)}, "
+                             f"got {show(number)}")
         return number
 
     return parse
+
+
+def _as_int(low: int, high: int) -> Callable[[Any], int]:
+    return _number(int, low, high)
 
 
 def _as_float(low: float, high: float) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise ValueError(f"expected a number, got {value!r}") from None
-        if not low <= number <= high:
-            raise ValueError(f"expected a number from {low:g} to {high:g}, got {number:g}")
-        return number
-
-    return parse
+    return _number(float, low, high)
 
 
 def _as_bool(value: Any) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from crash_driver import STEPS, Ledger
 from fixtures.servers import ServeProcess, make_distribution
 
@@ -80,6 +81,51 @@ def killed(server: ServeProcess, timeout: float = 30) -> None:
     assert server.process.returncode == -signal.SIGKILL, server.output
 
 
+def crash_and_restart(serve_process: Callable[..., ServeProcess], env: dict[str, str],
+                      ledger: Path, then: Callable[[ServeProcess, str], None]) -> tuple[
+                          ServeProcess, str]:
+    """Starts nfvd, creates an operation, lets ``then`` lead it to the crash point, restarts."""
+    first = serve_process(env)
+    first.wait_ready()
+    op_id = create(first, ledger)
+    then(first, op_id)
+    killed(first)
+    second = serve_process(env)
+    second.wait_ready()
+    return second, op_id
+
+
+def events_of(bootstrap: str, op_id: str, final: str, timeout: float = 20) -> list[int]:
+    """The seq of every event of the operation on Kafka, up to its event reaching ``final``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{op_id}",
+                         "fetch.wait.max.ms": 10, "enable.auto.commit": False})
+    partitions = consumer.list_topics("nfvd_lcm_events", timeout=10).topics[
+        "nfvd_lcm_events"].partitions
+    consumer.assign([TopicPartition("nfvd_lcm_events", p, OFFSET_BEGINNING)
+                     for p in partitions])
+    seqs: list[int] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.1)
+            if message is None or message.error() is not None or \
+                    message.key() != op_id.encode():
+                continue
+            event = json.loads(message.value())
+            seqs.append(event["seq"])
+            if event["entity"] == "operation" and event["to"] == final:
+                return seqs
+    finally:
+        consumer.close()
+    raise AssertionError(f"no {final} event for {op_id} on Kafka; got seq {seqs}")
+
+
+def assert_no_gap(seqs: list[int]) -> None:
+    """1..n, each first seen in order; a repeat (after a retried delivery) is allowed."""
+    firsts = list(dict.fromkeys(seqs))
+    assert firsts == list(range(1, len(firsts) + 1)), seqs
+
+
 def calls(ledger: Path, what: str, key: str) -> int:
     return sum(1 for call in Ledger(ledger).read()["calls"] if call == [what, key])
 
@@ -90,13 +136,9 @@ def test_kill_during_task_3_then_restart(serve_process: Callable[..., ServeProce
                                          point: str) -> None:
     ledger = tmp_path / "ledger.json"
     env = {**crash_env, "NFVD_TEST_CRASH": f"t3:{point}"}
-    first = serve_process(env)
-    first.wait_ready()
-    op_id = create(first, ledger)
-    killed(first)
-    second = serve_process(env)
-    second.wait_ready()
+    second, op_id = crash_and_restart(serve_process, env, ledger, lambda _s, _o: None)
     op = wait_for(second, op_id, lambda o: o["state"] == "COMPLETED")
+    assert_no_gap(events_of(env["NFVD_KAFKA_BOOTSTRAP_SERVERS"], op_id, "COMPLETED"))
     assert [task(op, s)["state"] for s in STEPS] == ["SUCCEEDED"] * 5
     keys = [f"{op_id}:{s}" for s in STEPS]
     assert sorted(Ledger(ledger).read()["resources"]) == sorted(keys)
@@ -119,16 +161,15 @@ def test_kill_during_rollback_resumes_the_rollback(serve_process: Callable[..., 
                                                    point: str) -> None:
     ledger = tmp_path / "ledger.json"
     env = {**crash_env, "NFVD_TEST_CRASH": f"t3:{point}"}
-    first = serve_process(env)
-    first.wait_ready()
-    op_id = create(first, ledger)
-    wait_for(first, op_id, lambda o: o["state"] == "COMPLETED")
-    assert requests.post(f"{first.url}/api/lcm/operations/{op_id}/rollback",
-                         timeout=10).status_code == 200
-    killed(first)
-    second = serve_process(env)
-    second.wait_ready()
+
+    def complete_then_roll_back(first: ServeProcess, op_id: str) -> None:
+        wait_for(first, op_id, lambda o: o["state"] == "COMPLETED")
+        assert requests.post(f"{first.url}/api/lcm/operations/{op_id}/rollback",
+                             timeout=10).status_code == 200
+
+    second, op_id = crash_and_restart(serve_process, env, ledger, complete_then_roll_back)
     op = wait_for(second, op_id, lambda o: o["state"] == "ROLLED_BACK")
+    assert_no_gap(events_of(env["NFVD_KAFKA_BOOTSTRAP_SERVERS"], op_id, "ROLLED_BACK"))
     assert [task(op, s)["state"] for s in STEPS] == ["ROLLED_BACK"] * 5
     assert Ledger(ledger).read()["resources"] == {}
     deletes = [call[1] for call in Ledger(ledger).read()["calls"] if call[0] == "delete"]
