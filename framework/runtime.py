@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import event
 
 from framework.config import Settings, redact_url
 from framework.metrics import Labels, Registry
@@ -78,10 +76,9 @@ class Runtime:
                 self.broker.start()
             self.producer = EventProducer(self.kafka_servers, self.settings.kafka_properties)
             self.relay = OutboxRelay(self.store, self.producer)
-            self.lifecycles = _lifecycles(self.settings, self.store, self.plugins)
-            relay = self.relay
             # every commit may have added outbox rows: publish them now, not at the next poll
-            event.listen(self.store.engine, "commit", lambda _conn: relay.notify())
+            self.lifecycles = _lifecycles(self.settings, self.store, self.plugins,
+                                          on_commit=self.relay.notify)
             self.lifecycles.engine.start()
             self.relay.start()
             if self.settings.kafka_intake:
@@ -130,12 +127,13 @@ class Runtime:
             self.store = None
 
 
-def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry) -> Lifecycles:
+def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
+                on_commit: Callable[[], None] | None = None) -> Lifecycles:
     from framework.engine import Engine
     from framework.lifecycle import Lifecycles, build_catalog
     from framework.store.lcm import SqlRepository
 
-    engine: Engine = Engine(SqlRepository(store), build_catalog(plugins),
+    engine: Engine = Engine(SqlRepository(store, on_commit), build_catalog(plugins),
                             workers=settings.engine_workers,
                             lease_seconds=settings.engine_lease_seconds,
                             cancel_grace=settings.engine_cancel_grace_seconds)

@@ -53,8 +53,7 @@ def test_version() -> None:
 def test_serve_on_the_embedded_defaults(serve_process: Start, tmp_path: Path) -> None:
     """The quick start: no settings at all, SQLite in the working directory, embedded Kafka."""
     server = serve_process()
-    elapsed = server.wait_ready(timeout=15)
-    assert elapsed < 15
+    server.wait_ready(timeout=15)
     assert requests.get(server.url + "/health", timeout=5).status_code == 200
     out = server.stdout
     assert f"listening on http://127.0.0.1:{server.port} (1 worker)" in out

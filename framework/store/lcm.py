@@ -2,93 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, Connection, and_, case, select, text, tuple_, union_all, update
+from sqlalchemy import Connection, select, tuple_, union_all, update
 from sqlalchemy import bindparam as _b
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from framework.engine import dag, events, machine
+from framework.engine import dag, machine
 from framework.engine.book import OperationBook, by_count
 from framework.engine.model import Direction, OperationState, OperationView, TaskState, TaskView
 from framework.engine.model import clip as _clip
 from framework.engine.ports import Claim, Lease, NewOperation, Outcome, Progress
+from framework.store import lcm_sql as sql
 from framework.store.database import Store
 from framework.store.tables import lcm_operations as O  # noqa: N811 - short names read better
 from framework.store.tables import lcm_tasks as T  # noqa: N811
-from framework.store.tables import outbox
 
 Op = OperationState
 Task = TaskState
 R = TypeVar("R")
 _RETRYABLE = {"40P01", "40001"}  # PostgreSQL deadlock, serialization failure
-
-# The statements of the hot paths are built once: building and hashing a Core statement
-# costs more than running it on SQLite. Terms repeating the WHERE of a partial index are
-# literal, not bound, so that the planners can always use the index.
-_IS_PENDING = text("lcm_tasks.state = 'PENDING'")
-_IS_LEASED = text("lcm_tasks.lease_owner IS NOT NULL")
-_OP: Any = _b("b_op")
-_LOCK = select(O.c.state, O.c.direction, O.c.seq, O.c.version, O.c.error, O.c.tasks_left,
-               O.c.rollback_left, O.c.ready).where(O.c.id == _OP)
-_FLUSH = update(O).where(O.c.id == _OP).values({name: _b(f"b_{name}") for name in (
-    "state", "direction", "seq", "error", "tasks_left", "ready", "rollback_left", "updated_at",
-    "version")})
-_CLAIMED = (T.c.idx, T.c.name, T.c.type, T.c.params, T.c.attempt, T.c.depends_on,
-            T.c.dependents, T.c.side_effects, T.c.timeout, T.c.cancellable, T.c.version,
-            T.c.state)
-_LEASE = {"lease_owner": _b("b_owner"), "lease_expires": _b("b_until"),
-          "version": T.c.version + 1, "abandoned": False}
-_STARTED = {**_LEASE, "state": Task.RUNNING, "started_at": _b("b_now"), "finished_at": None}
-_READY = {  # the tasks of an operation to claim now, in each of the states that run some
-    Op.PROCESSING: select(*_CLAIMED).where(T.c.operation_id == _OP, _IS_PENDING,
-                                           T.c.deps_left == 0).order_by(T.c.idx),
-    Op.ROLLING_BACK: select(*_CLAIMED).where(
-        T.c.operation_id == _OP, T.c.rdeps_left == 0, T.c.state.in_(sorted(machine.COMPENSABLE)),
-    ).order_by(T.c.idx.desc()),
-}
-_TASK = update(T).where(T.c.operation_id == _OP, T.c.idx == _b("b_i"), T.c.version == _b("b_v"))
-_HELD = _TASK.where(T.c.lease_owner == _b("b_owner"))
-_LEASING = {Op.PROCESSING: _TASK.values(_STARTED), None: _TASK.values(_LEASE),
-            Op.ROLLING_BACK: _TASK.values({**_LEASE, "state": Task.ROLLING_BACK})}
-_RECORD = _HELD.values(side_effects=_b("b_effects"))
-_FINISH = _HELD.values(
-    state=_b("b_state"), error=_b("b_error"), reason=_b("b_reason"),
-    abandoned=_b("b_abandoned"), finished_at=_b("b_now"), lease_owner=None, lease_expires=None,
-    version=T.c.version + 1,
-    # A rollback keeps the forward result; a task rolled back is no longer to compensate.
-    result=case((_b("b_back", type_=Boolean), T.c.result), else_=_b("b_result")),
-    rdeps_left=case((_b("b_rolled_back", type_=Boolean), None), else_=T.c.rdeps_left))
-_DEPENDENTS = update(T).where(T.c.operation_id == _OP, T.c.idx.in_(_b("b_idx", expanding=True)))
-_UNWIND = _DEPENDENTS.where(T.c.rdeps_left.is_not(None)) \
-    .values(rdeps_left=T.c.rdeps_left - _b("b_n"))
-# With b_start, the dependents it unblocks are leased at once (SET sees the old values).
-_starts = and_(T.c.deps_left == _b("b_n"), _IS_PENDING, _b("b_start", type_=Boolean))
-_UNBLOCK = _DEPENDENTS.values(
-    {T.c.deps_left: T.c.deps_left - _b("b_n"),
-     **{T.c[name]: case((_starts, value), else_=T.c[name]) for name, value in _STARTED.items()}},
-).returning(*_CLAIMED, T.c.deps_left)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _flush(conn: Connection, op: OperationBook) -> None:
-    """Write the operation's events and its row (nothing if nothing happened)."""
-    if op.events:
-        conn.execute(outbox.insert(), [
-            {"topic": events.TOPIC, "key": op.id, "payload": _dumps(event), "headers": None,
-             "created_at": op.now} for event in op.events])
-        conn.execute(_FLUSH, {"b_op": op.id, **{f"b_{k}": v for k, v in op.row().items()}})
 
 
 class SqlRepository:
@@ -100,14 +36,16 @@ class SqlRepository:
     it completes the operation. A claim reads only the tasks it leases, from an index.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_commit: Callable[[], None] | None = None) -> None:
+        """``on_commit`` is called after every committed write (the outbox relay's wake-up)."""
         self._store = store
+        self._on_commit = on_commit
         # PostgreSQL locks the rows it reads (claims skip rows another claimer holds).
         pg = store.dialect == "postgresql"
-        self._lock_stmt = {skip: _LOCK.with_for_update(skip_locked=skip) if pg else _LOCK
+        self._lock_stmt = {skip: sql.LOCK.with_for_update(skip_locked=skip) if pg else sql.LOCK
                            for skip in (False, True)}
         self._ready = {state: (stmt.with_for_update(skip_locked=True) if pg else stmt)
-                       .limit(_b("b_limit")) for state, stmt in _READY.items()}
+                       .limit(_b("b_limit")) for state, stmt in sql.READY.items()}
 
     def _write(self, work: Callable[[Connection], R]) -> R:
         """``work`` in one transaction, run again after a deadlock (PostgreSQL aborts one)."""
@@ -115,12 +53,16 @@ class SqlRepository:
         while True:
             try:
                 with self._store.engine.begin() as conn:
-                    return work(conn)
+                    result = work(conn)
             except DBAPIError as exc:
                 attempt += 1
                 if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE or attempt == 5:
                     raise
                 time.sleep(0.01 * attempt)
+                continue
+            if self._on_commit is not None:
+                self._on_commit()
+            return result
 
     def _lock(self, conn: Connection, operation_id: str, now: float,
               skip_locked: bool = False) -> OperationBook | None:
@@ -136,18 +78,18 @@ class SqlRepository:
         def work(conn: Connection) -> None:
             conn.execute(O.insert().values(
                 id=new.id, kind=new.kind, request=None if new.request is None
-                else _dumps(new.request), idempotency_key=new.idempotency_key,
+                else sql.dumps(new.request), idempotency_key=new.idempotency_key,
                 created_at=new.created_at, **book.row()))
             if new.tasks:
                 conn.execute(T.insert(), [{
                     "operation_id": new.id, "idx": index, "name": task.name, "type": task.type,
-                    "params": _dumps(task.params), "depends_on": _dumps(task.depends_on),
-                    "dependents": _dumps(task.dependents), "timeout": task.timeout,
+                    "params": sql.dumps(task.params), "depends_on": sql.dumps(task.depends_on),
+                    "dependents": sql.dumps(task.dependents), "timeout": task.timeout,
                     "cancellable": task.cancellable, "state": Task.PENDING,
                     "deps_left": len(task.depends_on), "rdeps_left": None, "attempt": 1,
                     "version": 0, "side_effects": "[]", "abandoned": False,
                 } for index, task in enumerate(new.tasks)])
-            _flush(conn, book)
+            sql.flush(conn, book)
 
         try:
             self._write(work)
@@ -190,13 +132,13 @@ class SqlRepository:
         with self._store.connect(read_only=True) as conn:
             rows = conn.execute(select(T.c.name, T.c.result).where(
                 T.c.operation_id == operation_id, T.c.idx.in_(list(indexes)))).all()
-        return {row.name: _loads(row.result) for row in rows}
+        return {row.name: sql.loads(row.result) for row in rows}
 
     def leases(self) -> list[Lease]:
         with self._store.connect(read_only=True) as conn:
             return [Lease(*row) for row in conn.execute(select(
                 T.c.operation_id, T.c.idx, T.c.lease_owner, T.c.lease_expires, T.c.version,
-            ).where(_IS_LEASED))]
+            ).where(sql.IS_LEASED))]
 
     def apply_control(self, operation_id: str, control: str, expected: OperationState,
                       target: OperationState, now: float) -> bool:
@@ -210,7 +152,7 @@ class SqlRepository:
                 _mark_compensation(conn, op)
             op.move(target, op.error if target in (Op.FAILED, Op.CANCELLED) else None)
             op.settle()  # e.g. resumed with no task left, or nothing to compensate
-            _flush(conn, op)
+            sql.flush(conn, op)
             return True
 
         return self._write(work)
@@ -225,10 +167,10 @@ class SqlRepository:
             for outcome in (o for o, ok in zip(outcomes, oks, strict=True) if ok):
                 op.task_finished(outcome)
             for n, indexes in by_count(op.compensable).items():
-                conn.execute(_UNWIND, {"b_op": operation_id, "b_n": n, "b_idx": indexes})
+                conn.execute(sql.UNWIND, {"b_op": operation_id, "b_n": n, "b_idx": indexes})
             claims = _unblock(conn, op, owner, want, lease_until)
             claims += self._claim(conn, op, owner, want - len(claims), lease_until)
-            _flush(conn, op)
+            sql.flush(conn, op)
             return Progress(oks, tuple(claims), (op.id,) if op.changed else ())
 
         return self._write(work)
@@ -253,7 +195,7 @@ class SqlRepository:
             op = self._lock(conn, operation_id, now, skip_locked=True)
             claims = self._claim(conn, op, owner, want, lease_until) if op else []
             if op:
-                _flush(conn, op)
+                sql.flush(conn, op)
             return claims
 
         return self._write(work)
@@ -265,7 +207,7 @@ class SqlRepository:
             return []
         rows = conn.execute(self._ready[op.state], {"b_op": op.id, "b_limit": want}).all()
         # Version-checked, although the operation's lock already keeps other writers out.
-        _lease(conn, _LEASING[op.state], {"b_op": op.id, "b_owner": owner,
+        _lease(conn, sql.LEASING[op.state], {"b_op": op.id, "b_owner": owner,
                                           "b_until": lease_until, "b_now": op.now}, rows)
         new = Task.RUNNING if forward else Task.ROLLING_BACK
         op.ready -= len(rows) if forward else 0
@@ -276,14 +218,14 @@ class SqlRepository:
     def take_over(self, lease: Lease, *, owner: str, now: float, lease_until: float) -> Progress:
         def work(conn: Connection) -> Progress:
             op = self._lock(conn, lease.operation_id, now)
-            row = conn.execute(select(*_CLAIMED).where(
+            row = conn.execute(select(*sql.CLAIMED).where(
                 T.c.operation_id == lease.operation_id, T.c.idx == lease.index,
                 T.c.lease_owner == lease.owner, T.c.version == lease.version)).first()
             if op is None or row is None:
                 return Progress()  # finished, or taken over by another, meanwhile
             ends = machine.after_lapsed_lease(Task(row.state), op.state)
             if ends is None:
-                _lease(conn, _LEASING[None], {"b_op": op.id, "b_owner": owner,
+                _lease(conn, sql.LEASING[None], {"b_op": op.id, "b_owner": owner,
                                               "b_until": lease_until}, [row])
                 return Progress(claims=(_claim(op.id, row, Task(row.state), row.version + 1,
                                                owner, recovering=True),))
@@ -292,7 +234,7 @@ class SqlRepository:
                               f"operation was {op.state}")
             _write_outcome(conn, outcome, now)
             op.task_finished(outcome)  # nothing waits on a task of a stopped operation
-            _flush(conn, op)
+            sql.flush(conn, op)
             return Progress(changed=(op.id,) if op.changed else ())
 
         return self._write(work)
@@ -301,8 +243,8 @@ class SqlRepository:
                            ) -> bool:
         params = {"b_op": claim.operation_id, "b_i": claim.index, "b_v": claim.version,
                   "b_owner": claim.owner,
-                  "b_effects": _dumps([dict(effect) for effect in side_effects])}
-        return self._write(lambda conn: conn.execute(_RECORD, params).rowcount == 1)
+                  "b_effects": sql.dumps([dict(effect) for effect in side_effects])}
+        return self._write(lambda conn: conn.execute(sql.RECORD, params).rowcount == 1)
 
     def renew_leases(self, owner: str, lease_until: float,
                      tasks: Collection[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -321,7 +263,7 @@ def _unblock(conn: Connection, op: OperationBook, owner: str, want: int,
     start = op.state is Op.PROCESSING and len(op.unblocked) <= want
     claims = []
     for n, indexes in by_count(op.unblocked).items():
-        rows = conn.execute(_UNBLOCK, {
+        rows = conn.execute(sql.UNBLOCK, {
             "b_op": op.id, "b_n": n, "b_idx": indexes, "b_start": start, "b_owner": owner,
             "b_until": lease_until, "b_now": op.now}).all()
         for row in (row for row in rows if row.deps_left == 0):
@@ -342,11 +284,11 @@ def _lease(conn: Connection, stmt: Any, lease: Mapping[str, Any], rows: Sequence
 def _write_outcome(conn: Connection, o: Outcome, now: float) -> bool:
     """Write ``o`` if its claim still holds the task (lease owner and version); whether it did."""
     machine.check_task(o.claim.state, o.state)
-    return conn.execute(_FINISH, {
+    return conn.execute(sql.FINISH, {
         "b_op": o.claim.operation_id, "b_i": o.claim.index, "b_v": o.claim.version,
         "b_owner": o.claim.owner, "b_state": o.state, "b_error": _clip(o.error),
         "b_reason": _clip(o.reason), "b_abandoned": o.abandoned, "b_now": now,
-        "b_result": None if o.result is None else _dumps(o.result),
+        "b_result": None if o.result is None else sql.dumps(o.result),
         "b_back": o.claim.state is Task.ROLLING_BACK,
         "b_rolled_back": o.state is Task.ROLLED_BACK}).rowcount == 1
 
@@ -370,7 +312,7 @@ def _mark_compensation(conn: Connection, op: OperationBook) -> None:
     rows = conn.execute(select(T.c.state, T.c.side_effects, T.c.dependents)
                         .where(T.c.operation_id == op.id).order_by(T.c.idx)).all()
     counts = dag.compensation_counts([(Task(row.state), row.side_effects != "[]",
-                                       _loads(row.dependents)) for row in rows])
+                                       sql.loads(row.dependents)) for row in rows])
     conn.execute(update(T).where(T.c.operation_id == op.id, T.c.rdeps_left.is_not(None))
                  .values(rdeps_left=None))
     if counts:
@@ -382,9 +324,9 @@ def _mark_compensation(conn: Connection, op: OperationBook) -> None:
 
 def _claim(operation_id: str, row: Any, state: Task, version: int, owner: str,
            recovering: bool = False) -> Claim:
-    return Claim(operation_id, row.idx, row.name, row.type, _loads(row.params), row.attempt,
-                 tuple(_loads(row.depends_on)), tuple(_loads(row.dependents)),
-                 tuple(_loads(row.side_effects)), row.timeout, bool(row.cancellable), state,
+    return Claim(operation_id, row.idx, row.name, row.type, sql.loads(row.params), row.attempt,
+                 tuple(sql.loads(row.depends_on)), tuple(sql.loads(row.dependents)),
+                 tuple(sql.loads(row.side_effects)), row.timeout, bool(row.cancellable), state,
                  version, owner, recovering)
 
 
@@ -392,8 +334,8 @@ def _operation_view(op: Any, rows: Sequence[Any]) -> OperationView:
     names = [row.name for row in rows]
     tasks = tuple(TaskView(
         row.name, row.type, Task(row.state), row.attempt,
-        tuple(names[i] for i in _loads(row.depends_on)), _loads(row.params), row.started_at,
-        row.finished_at, row.error, _loads(row.result), tuple(_loads(row.side_effects)),
+        tuple(names[i] for i in sql.loads(row.depends_on)), sql.loads(row.params), row.started_at,
+        row.finished_at, row.error, sql.loads(row.result), tuple(sql.loads(row.side_effects)),
         bool(row.abandoned), row.reason) for row in rows)
     return OperationView(op.id, op.kind, Op(op.state), Direction(op.direction),
-                         _loads(op.request), op.error, op.created_at, op.updated_at, tasks)
+                         sql.loads(op.request), op.error, op.created_at, op.updated_at, tasks)
