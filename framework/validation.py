@@ -22,9 +22,21 @@ def _request_validator() -> jsonschema.protocols.Validator:
     return validator_class(schema)
 
 
+#: Rules whose messages name only properties, never a value the sender gave.
+_NAMES_ONLY = ("required", "additionalProperties", "maxProperties", "minProperties")
+
+
 def validate_request(body: Any) -> None:
-    """Checks a lifecycle request read from Kafka as the API checks one sent over HTTP."""
+    """Checks a lifecycle request read from Kafka as the API checks one sent over HTTP.
+
+    The error names the field and the rule but never quotes the value: it is logged, and
+    a value in the wrong place may be a password.
+    """
     error = jsonschema.exceptions.best_match(_request_validator().iter_errors(body))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "request"
+    if error is None:
+        return
+    where = "/".join(str(p) for p in error.absolute_path) or "request"
+    if error.validator in _NAMES_ONLY:
         raise BadRequest(f"{where}: {error.message}")
+    rule = error.validator_value if isinstance(error.validator_value, str | int) else "..."
+    raise BadRequest(f"{where}: does not satisfy {error.validator} {rule}".rstrip())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -53,14 +54,34 @@ def framework_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResp
                              content_type=PROBLEM_JSON, body=body, headers=headers)
 
 
-def connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """Renders connexion's own problems (validation 400, 401, 415) with a one-paragraph detail.
+# The rules of jsonschema's messages that follow the offending value: "<value> <rule>".
+_RULE = re.compile(r" (is not of type |is not one of |is too long|is too short|does not match |"
+                   r"is not valid under |is (?:less|greater) than |is not a multiple of |"
+                   r"has non-unique elements|is not a '|should be non-empty|"
+                   r"is expected to be empty)")
+_PATH = re.compile(r" - '(?P<path>[^']*)'$")
 
-    jsonschema's messages go on to print the whole schema; the first paragraph
-    names the field and the rule, which is what the caller needs.
+
+def validation_detail(message: str) -> str:
+    """``<field>: the value <rule>``: the field and the rule, never the value itself.
+
+    jsonschema quotes the value it refused, and a value in the wrong place may be a
+    password; the schema dump that follows the first paragraph is dropped too.
     """
+    first = message.split("\n\n", 1)[0].strip()
+    path_match = _PATH.search(first)
+    path = path_match.group("path") if path_match else None
+    text = first[:path_match.start()] if path_match else first
+    rules = list(_RULE.finditer(text))
+    if rules:
+        text = "the value " + text[rules[-1].start() + 1:]
+    return f"{path}: {text}" if path else text
+
+
+def connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Renders connexion's own problems (validation 400, 401, 415) with a short detail."""
     assert isinstance(exc, ProblemException)  # noqa: S101 - registered for this class only
-    detail = str(exc.detail or exc.title or "").split("\n\n", 1)[0].strip()
+    detail = validation_detail(str(exc.detail or exc.title or ""))
     headers = dict(exc.headers or {})
     if exc.status == 401:
         headers.setdefault("WWW-Authenticate", 'Basic realm="nfvd"')
