@@ -1,5 +1,7 @@
 """nfvd: an NFV driver framework. Plugin authors import from here and nowhere else."""
 
+from framework.engine.model import TaskSpec, Verdict
+from framework.engine.task import TaskContext, TaskType
 from framework.errors import (
     BadRequest,
     Conflict,
@@ -32,7 +34,11 @@ __all__ = [
     "ResourceDriver",
     "ResourceDriverError",
     "StartupError",
+    "TaskContext",
+    "TaskSpec",
+    "TaskType",
     "UnprocessableContent",
+    "Verdict",
     "__version__",
     "hookimpl",
 ]

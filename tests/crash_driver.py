@@ -17,9 +17,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from framework import FindReferenceRequest, LifecycleRequest, LifecycleResult, ResourceDriver
-from framework.engine import TaskContext, TaskSpec, TaskType
-from framework.engine.model import Verdict
+from framework import (
+    FindReferenceRequest,
+    LifecycleRequest,
+    LifecycleResult,
+    ResourceDriver,
+    TaskContext,
+    TaskSpec,
+    TaskType,
+    Verdict,
+)
 
 STEPS = ("t1", "t2", "t3", "t4", "t5")
 
