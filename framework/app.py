@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib.resources
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,24 +30,18 @@ from framework.web.security import Authenticator
 RUNTIME_KEY = "nfvd.runtime"
 
 
+@functools.cache
 def load_specs() -> dict[str, dict[str, Any]]:
-    """Every OpenAPI document shipped in ``framework.specs``, by file name, parsed once."""
+    """Every OpenAPI document shipped in ``framework.specs``, by file name, parsed once.
+
+    Shared: callers copy a document before changing it.
+    """
     specs = {}
     for entry in sorted(importlib.resources.files("framework.specs").iterdir(),
                         key=lambda e: e.name):
         if entry.name.endswith((".yaml", ".yml")):
             specs[entry.name] = yaml.safe_load(entry.read_text(encoding="utf-8"))
     return specs
-
-
-_SPECS: dict[str, dict[str, Any]] | None = None
-
-
-def _specs() -> dict[str, dict[str, Any]]:
-    global _SPECS
-    if _SPECS is None:
-        _SPECS = load_specs()
-    return _SPECS
 
 
 def _base_path(spec: dict[str, Any]) -> str:
@@ -87,9 +82,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             runtime.stop()
 
     app = AsyncApp(__name__, lifespan=lifespan)
-    app.runtime = runtime
     authenticator = Authenticator(settings)
-    for spec in _specs().values():
+    for spec in load_specs().values():
         # connexion orders mounts by the base_path argument, not by the spec's server URL; left
         # out, "/" (health, metrics) can shadow "/api/..."
         app.add_api(authenticator.apply(copy.deepcopy(spec)), base_path=_base_path(spec),

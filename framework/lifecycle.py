@@ -65,7 +65,11 @@ class LifecycleTask(TaskType):
         if callable(verify):
             return Verdict(bool(verify(self._request(ctx))), "checked by the driver")
         with self._lock:
-            done = (ctx.idempotency_key, ctx.attempt) in self._returned
+            # taken, not just read: the mark serves this one check, and a long-running
+            # process must not keep one for every task it ever ran
+            key = (ctx.idempotency_key, ctx.attempt)
+            done = key in self._returned
+            self._returned.discard(key)
         return Verdict(done, "" if done else "the call did not return in this process")
 
     def rollback(self, ctx: TaskContext) -> None:

@@ -31,8 +31,12 @@ def problem_body(status: int, detail: str, title: str | None = None,
 
 def problem_response(status: int, detail: str, headers: dict[str, str] | None = None,
                      **fields: Any) -> ConnexionResponse:
+    """A problem+json answer; a 401 also tells the client which scheme to use."""
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Basic realm="nfvd"')
     return ConnexionResponse(status_code=status, mimetype=PROBLEM_JSON, content_type=PROBLEM_JSON,
-                             body=problem_body(status, detail, **fields), headers=headers or {})
+                             body=problem_body(status, detail, **fields), headers=headers)
 
 
 def json_response(body: Any, status: int = 200,
@@ -48,10 +52,7 @@ def framework_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResp
     assert isinstance(exc, FrameworkError)  # noqa: S101 - registered for this class only
     if exc.status >= 500:
         log.error("%s: %s", exc.title, exc.detail)
-    body = json.dumps(exc.to_problem(), separators=(",", ":")).encode()
-    headers = {"WWW-Authenticate": 'Basic realm="nfvd"'} if exc.status == 401 else {}
-    return ConnexionResponse(status_code=exc.status, mimetype=PROBLEM_JSON,
-                             content_type=PROBLEM_JSON, body=body, headers=headers)
+    return problem_response(exc.status, exc.detail, title=exc.title, type_=exc.type, **exc.extra)
 
 
 # The rules of jsonschema's messages that follow the offending value: "<value> <rule>".
@@ -82,10 +83,8 @@ def connexion_problem(_request: ConnexionRequest, exc: Exception) -> ConnexionRe
     """Renders connexion's own problems (validation 400, 401, 415) with a short detail."""
     assert isinstance(exc, ProblemException)  # noqa: S101 - registered for this class only
     detail = validation_detail(str(exc.detail or exc.title or ""))
-    headers = dict(exc.headers or {})
-    if exc.status == 401:
-        headers.setdefault("WWW-Authenticate", 'Basic realm="nfvd"')
-    return problem_response(exc.status, detail, headers=headers, title=exc.title or None)
+    return problem_response(exc.status, detail, headers=dict(exc.headers or {}),
+                            title=exc.title or None)
 
 
 def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
