@@ -15,6 +15,7 @@ import struct
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from framework.errors import BadRequest
@@ -186,27 +187,53 @@ def _open_dirs(root: int, parts: tuple[str, ...]) -> int:
     return fd
 
 
+def _copy(archive: zipfile.ZipFile, member: _Member, room: int,
+          sink: Callable[[bytes], object]) -> int:
+    """Decompresses one file into ``sink``, refusing more than ``room`` bytes; its size."""
+    info = member.info
+    size = 0
+    try:
+        with archive.open(info) as stream:
+            # read one byte past what is allowed: the count, not the header, stops a bomb,
+            # and what is over the limit never reaches the sink
+            while chunk := stream.read(min(_CHUNK, room - size + 1)):
+                size += len(chunk)
+                if size > room:
+                    raise _refuse("holds more data than its header declares"
+                                  if size > info.file_size else
+                                  "package expands to more than the size limit", member.path)
+                sink(chunk)
+    except _CORRUPT:
+        raise _refuse("corrupt or unsupported data", member.path) from None
+    return size
+
+
 def _write(archive: zipfile.ZipFile, member: _Member, parent: int, room: int) -> int:
     """Extracts one file into ``parent``, refusing more than ``room`` bytes; returns its size."""
-    info = member.info
     fd = os.open(member.parts[-1], _FILE_FLAGS, 0o600, dir_fd=parent)
     with open(fd, "wb") as out:
         os.fchmod(fd, member.mode)  # exact mode whatever the umask; never setuid/setgid/sticky
-        size = 0
-        try:
-            with archive.open(info) as stream:
-                # read one byte past what is allowed: the count, not the header, stops a bomb,
-                # and what is over the limit is never written
-                while chunk := stream.read(min(_CHUNK, room - size + 1)):
-                    size += len(chunk)
-                    if size > room:
-                        raise _refuse("holds more data than its header declares"
-                                      if size > info.file_size else
-                                      "package expands to more than the size limit", member.path)
-                    out.write(chunk)
-        except _CORRUPT:
-            raise _refuse("corrupt or unsupported data", member.path) from None
-    return size
+        return _copy(archive, member, room, out.write)
+
+
+def verify(data: bytes, limits: PackageLimits) -> int:
+    """Checks zip ``data`` as :func:`unpack` would, writing nothing; the bytes it expands to.
+
+    Every member is decompressed (and dropped), so a package that passes unpacks within
+    ``limits``; anything else raises BadRequest naming the problem and the member.
+    """
+    with _open_zip(data, limits) as archive:
+        total = 0
+        for member in _plan(archive, limits, len(data)):
+            if not member.is_dir:
+                total += _copy(archive, member, min(member.info.file_size,
+                                                    limits.max_uncompressed_bytes - total),
+                               _discard)
+        return total
+
+
+def _discard(_chunk: bytes) -> None:
+    pass
 
 
 def _empty(root: int) -> None:
@@ -271,15 +298,18 @@ class DriverDirectory:
     """A private temporary directory holding one request's unpacked driver files; removed on
     exit (or by .remove()).
 
-    ``path`` is a new 0700 directory under ``base`` (the system's temporary directory if None);
-    ``files`` lists the files written, relative to it. The constructor raises BadRequest for a
-    refused package and leaves no directory behind.
+    ``driver_files`` is the base64 text of the zip, or its bytes. ``path`` is a new 0700
+    directory under ``base`` (the system's temporary directory if None); ``files`` lists the
+    files written, relative to it. The constructor raises BadRequest for a refused package
+    and leaves no directory behind.
     """
 
-    def __init__(self, driver_files: str, limits: PackageLimits = DEFAULT_LIMITS,
+    def __init__(self, driver_files: str | bytes, limits: PackageLimits = DEFAULT_LIMITS,
                  base: Path | None = None) -> None:
-        data = decode_driver_files(driver_files, limits)
-        self.path = Path(tempfile.mkdtemp(prefix="nfvd-driver-", dir=base))
+        data = (driver_files if isinstance(driver_files, bytes)
+                else decode_driver_files(driver_files, limits))
+        # the pid in the name lets remove_stale() tell the directories of dead processes
+        self.path = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base))
         try:
             self.files = unpack(data, self.path, limits)
         except BaseException:
@@ -296,3 +326,30 @@ class DriverDirectory:
 
     def __exit__(self, *exc_info: object) -> None:
         self.remove()
+
+
+_PREFIX = "nfvd-driver-"
+
+
+def remove_stale(base: Path | None = None) -> list[Path]:
+    """Removes the driver directories under ``base`` left by processes that are gone (a
+    process killed while a driver ran); returns them. Directories of live processes stay."""
+    root = Path(base or tempfile.gettempdir())
+    removed = []
+    for entry in root.glob(_PREFIX + "*-*"):
+        pid = entry.name[len(_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)) or not entry.is_dir() or entry.is_symlink():
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive, and not ours to judge
+    return True

@@ -26,8 +26,8 @@ class OperationBook:
 
     def __init__(self, operation_id: str, *, state: Op | None, direction: Direction, seq: int,
                  error: str | None, tasks_left: int, rollback_left: int, ready: int,
-                 version: int, now: float) -> None:
-        self.id, self.now = operation_id, now
+                 version: int, now: float, kind: str = "") -> None:
+        self.id, self.now, self.kind = operation_id, now, kind
         self._state = state
         self.direction, self.seq, self.error, self.version = direction, seq, error, version
         self.tasks_left, self.rollback_left, self.ready = tasks_left, rollback_left, ready
@@ -42,7 +42,7 @@ class OperationBook:
         """The book of ``new`` as persisted: PROCESSING, or COMPLETED at once without tasks."""
         book = cls(new.id, state=None, direction=Direction.FORWARD, seq=0, error=None,
                    tasks_left=len(new.tasks), rollback_left=0, version=0, now=new.created_at,
-                   ready=sum(1 for task in new.tasks if not task.depends_on))
+                   ready=sum(1 for task in new.tasks if not task.depends_on), kind=new.kind)
         book.move(Op.PROCESSING)
         book.settle()
         return book

@@ -64,13 +64,16 @@ class Engine:
 
     def submit(self, kind: str, tasks: Sequence[TaskSpec], *,
                request: Mapping[str, Any] | None = None,
-               idempotency_key: str | None = None) -> tuple[OperationView, bool]:
+               idempotency_key: str | None = None,
+               attachments: Mapping[str, bytes] | None = None) -> tuple[OperationView, bool]:
         """Persist a new operation, PROCESSING; (it, True).
 
         With the ``idempotency_key`` of an existing operation nothing is persisted and
-        that operation is returned, with False. Raises ValueError, before persisting
-        anything, for an invalid kind, request or key, or an invalid task graph
-        (duplicate name, unknown dependency, cycle).
+        that operation is returned, with False. ``attachments`` are stored with the
+        operation, in the same transaction, for its tasks to read
+        (:meth:`~framework.engine.task.TaskContext.attachment`). Raises ValueError, before
+        persisting anything, for an invalid kind, request, key or attachment, or an
+        invalid task graph (duplicate name, unknown dependency, cycle).
         """
         if not isinstance(kind, str) or not kind or len(kind) > MAX_NAME:
             raise ValueError(f"the kind must be a string of 1 to {MAX_NAME} characters")
@@ -83,13 +86,19 @@ class Engine:
                 json.dumps(dict(request), allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"the request is not a JSON object: {exc}") from None
+        for name, content in (attachments or {}).items():
+            if not (isinstance(name, str) and 0 < len(name) <= MAX_NAME
+                    and isinstance(content, bytes)):
+                raise ValueError(f"an attachment is a name of 1 to {MAX_NAME} characters "
+                                 "and bytes")
         graph = dag.build(tasks)
         new = NewOperation(
             id=str(uuid.uuid4()), kind=kind, request=None if request is None else dict(request),
             idempotency_key=idempotency_key, created_at=self._clock.now(),
             tasks=tuple(NewTask(spec.name, spec.type, dict(spec.params), graph.depends_on[i],
                                 graph.dependents[i], spec.timeout, spec.cancellable)
-                        for i, spec in enumerate(tasks)))
+                        for i, spec in enumerate(tasks)),
+            attachments=dict(attachments or {}))
         operation_id, created = self._repo.create_operation(new)
         if not created:
             return self.get(operation_id), False

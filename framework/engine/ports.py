@@ -25,7 +25,11 @@ class NewTask:
 
 @dataclasses.dataclass(frozen=True)
 class NewOperation:
-    """An operation to persist, PROCESSING, with its tasks PENDING (index = position)."""
+    """An operation to persist, PROCESSING, with its tasks PENDING (index = position).
+
+    ``attachments`` are named binary contents stored with it (a resource package, say),
+    which its tasks read with :meth:`TaskContext.attachment`.
+    """
 
     id: str
     kind: str
@@ -33,6 +37,7 @@ class NewOperation:
     idempotency_key: str | None
     tasks: tuple[NewTask, ...]
     created_at: float
+    attachments: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +177,9 @@ class Repository(Protocol):
 
     def dependency_results(self, operation_id: str, indexes: Collection[int]) -> dict[str, Any]:
         """The results of the given tasks of an operation, by task name."""
+
+    def attachment(self, operation_id: str, name: str) -> bytes | None:
+        """The content of an attachment of the operation, or None if it has none so named."""
 
 
 class Clock(Protocol):

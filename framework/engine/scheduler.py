@@ -179,7 +179,8 @@ class Scheduler:
             attempt=claim.attempt, side_effects=claim.side_effects, cancel_token=run.token,
             save_side_effects=functools.partial(self._repo.record_side_effect, claim),
             load_results=functools.partial(self._repo.dependency_results, claim.operation_id,
-                                           claim.depends_on))
+                                           claim.depends_on),
+            load_attachment=functools.partial(self._repo.attachment, claim.operation_id))
         try:
             outcome = runner.run(claim, self._catalog, ctx)
         except BaseException as exc:  # SystemExit and the like, raised by task code

@@ -39,6 +39,7 @@ class TaskContext:
         cancel_token: threading.Event | None = None,
         save_side_effects: Callable[[Sequence[Mapping[str, Any]]], bool] | None = None,
         load_results: Callable[[], Mapping[str, Any]] | None = None,
+        load_attachment: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.operation_id = operation_id
         self.task = task
@@ -49,6 +50,7 @@ class TaskContext:
         self._token = cancel_token or threading.Event()
         self._save = save_side_effects
         self._load_results = load_results
+        self._load_attachment = load_attachment
         self._results: Mapping[str, Any] | None = None
         self._lock = threading.Lock()
         self._frozen_reason: str | None = None
@@ -68,6 +70,10 @@ class TaskContext:
         if self._results is None:
             self._results = dict(self._load_results()) if self._load_results else {}
         return self._results
+
+    def attachment(self, name: str) -> bytes | None:
+        """The operation's attachment ``name`` (read from the store each call), or None."""
+        return self._load_attachment(name) if self._load_attachment else None
 
     def record_side_effect(self, effect: Mapping[str, Any]) -> None:
         """Persist ``effect`` (a JSON object) before making it, so a crash cannot hide it.

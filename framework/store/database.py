@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -49,12 +50,37 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPool
         cursor.close()
 
 
-def _sqlite_on_begin(conn: Connection) -> None:
-    # A deferred transaction that reads and then writes must upgrade its lock, and two
-    # processes doing so at once deadlock (one gets SQLITE_BUSY without waiting).
-    # BEGIN IMMEDIATE takes the write lock up front, waiting up to busy_timeout for it.
-    read_only = conn.get_execution_options().get(_READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+class _SqliteWriters:
+    """Begins SQLite transactions; the writing ones of this process take turns on a lock.
+
+    A deferred transaction that reads and then writes must upgrade its lock, and two
+    processes doing so at once deadlock (one gets SQLITE_BUSY without waiting), so a
+    writing transaction begins IMMEDIATE, taking the database's write lock up front. Threads
+    of one process first queue on a Python lock: SQLite's own busy handler waits for a
+    busy lock by sleeping 1, 2, 5, 10... ms, which would add those sleeps to every write
+    made while another thread writes. Other processes still wait in the busy handler.
+    """
+
+    _HELD = "nfvd.writer"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def begin(self, conn: Connection) -> None:
+        if conn.get_execution_options().get(_READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        self._lock.acquire()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        conn.info[self._HELD] = True
+
+    def end(self, conn: Connection) -> None:
+        if conn.info.pop(self._HELD, False):
+            self._lock.release()
 
 
 def _sqlite_url(url: URL) -> tuple[URL, Path | None]:
@@ -131,8 +157,11 @@ class Store:
             # before a request uses them; connect_timeout bounds a start on a dead host.
             return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
         engine = create_engine(url)
+        writers = _SqliteWriters()
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "begin", writers.begin)
+        event.listen(engine, "commit", writers.end)
+        event.listen(engine, "rollback", writers.end)
         return engine
 
     @property

@@ -17,7 +17,10 @@ from framework.engine.model import Direction, OperationState, OperationView, Tas
 from framework.engine.model import clip as _clip
 from framework.engine.ports import Claim, Lease, NewOperation, Outcome, Progress
 from framework.store import lcm_sql as sql
+from framework.store.batching import GroupCommit
 from framework.store.database import Store
+from framework.store.notices import NoticeContext, Notifier, Transition
+from framework.store.tables import lcm_attachments
 from framework.store.tables import lcm_operations as O  # noqa: N811 - short names read better
 from framework.store.tables import lcm_tasks as T  # noqa: N811
 
@@ -36,10 +39,15 @@ class SqlRepository:
     it completes the operation. A claim reads only the tasks it leases, from an index.
     """
 
-    def __init__(self, store: Store, on_commit: Callable[[], None] | None = None) -> None:
-        """``on_commit`` is called after every committed write (the outbox relay's wake-up)."""
+    def __init__(self, store: Store, on_commit: Callable[[], None] | None = None,
+                 notifiers: Mapping[str, Notifier] | None = None) -> None:
+        """``on_commit`` is called after every committed write (the outbox relay's wake-up);
+        ``notifiers`` by operation kind add their own messages as operations move."""
         self._store = store
         self._on_commit = on_commit
+        self._notifiers = dict(notifiers or {})
+        # concurrent submits share one transaction: one write lock, one commit
+        self._creates = GroupCommit(self._create_all, self._create_one)
         # PostgreSQL locks the rows it reads (claims skip rows another claimer holds).
         pg = store.dialect == "postgresql"
         self._lock_stmt = {skip: sql.LOCK.with_for_update(skip_locked=skip) if pg else sql.LOCK
@@ -70,34 +78,62 @@ class SqlRepository:
         return None if row is None else OperationBook(operation_id, now=now, **{
             **row._mapping, "state": Op(row.state), "direction": Direction(row.direction)})
 
+    def _flush(self, conn: Connection, op: OperationBook,
+               request: Mapping[str, Any] | None = None) -> None:
+        """Write the operation's events and row, with its notifier's messages (``request``:
+        the operation's, when the caller has it at hand)."""
+        notifier = self._notifiers.get(op.kind)
+        if notifier is not None:
+            for event in op.events:
+                if event["entity"] == "operation":
+                    transition = Transition(op.id, op.kind, event["from"], event["to"],
+                                            event["error"], op.now)
+                    notifier.operation_moved(transition,
+                                             NoticeContext(conn, transition, request))
+        sql.flush(conn, op)
+
     def create_operation(self, new: NewOperation) -> tuple[str, bool]:
         if (existing := self._by_key(new.idempotency_key)) is not None:
             return existing, False
-        book = OperationBook.created(new)
+        return self._creates(new)
 
+    def _create_all(self, news: Sequence[NewOperation]) -> list[tuple[str, bool]]:
         def work(conn: Connection) -> None:
-            conn.execute(O.insert().values(
-                id=new.id, kind=new.kind, request=None if new.request is None
-                else sql.dumps(new.request), idempotency_key=new.idempotency_key,
-                created_at=new.created_at, **book.row()))
-            if new.tasks:
-                conn.execute(T.insert(), [{
-                    "operation_id": new.id, "idx": index, "name": task.name, "type": task.type,
-                    "params": sql.dumps(task.params), "depends_on": sql.dumps(task.depends_on),
-                    "dependents": sql.dumps(task.dependents), "timeout": task.timeout,
-                    "cancellable": task.cancellable, "state": Task.PENDING,
-                    "deps_left": len(task.depends_on), "rdeps_left": None, "attempt": 1,
-                    "version": 0, "side_effects": "[]", "abandoned": False,
-                } for index, task in enumerate(new.tasks)])
-            sql.flush(conn, book)
+            for new in news:
+                self._insert(conn, new)
 
+        self._write(work)
+        return [(new.id, True) for new in news]
+
+    def _create_one(self, new: NewOperation) -> tuple[str, bool]:
         try:
-            self._write(work)
+            self._write(lambda conn: self._insert(conn, new))
         except IntegrityError:  # another process created it with this key just now
             if (existing := self._by_key(new.idempotency_key)) is None:
                 raise
             return existing, False
         return new.id, True
+
+    def _insert(self, conn: Connection, new: NewOperation) -> None:
+        book = OperationBook.created(new)
+        conn.execute(O.insert().values(
+            id=new.id, kind=new.kind, request=None if new.request is None
+            else sql.dumps(new.request), idempotency_key=new.idempotency_key,
+            created_at=new.created_at, **book.row()))
+        if new.tasks:
+            conn.execute(T.insert(), [{
+                "operation_id": new.id, "idx": index, "name": task.name, "type": task.type,
+                "params": sql.dumps(task.params), "depends_on": sql.dumps(task.depends_on),
+                "dependents": sql.dumps(task.dependents), "timeout": task.timeout,
+                "cancellable": task.cancellable, "state": Task.PENDING,
+                "deps_left": len(task.depends_on), "rdeps_left": None, "attempt": 1,
+                "version": 0, "side_effects": "[]", "abandoned": False,
+            } for index, task in enumerate(new.tasks)])
+        if new.attachments:
+            conn.execute(lcm_attachments.insert(), [
+                {"operation_id": new.id, "name": name, "content": content}
+                for name, content in new.attachments.items()])
+        self._flush(conn, book, new.request)
 
     def _by_key(self, key: str | None) -> str | None:
         if key is None:
@@ -134,6 +170,12 @@ class SqlRepository:
                 T.c.operation_id == operation_id, T.c.idx.in_(list(indexes)))).all()
         return {row.name: sql.loads(row.result) for row in rows}
 
+    def attachment(self, operation_id: str, name: str) -> bytes | None:
+        with self._store.connect(read_only=True) as conn:
+            content = conn.scalar(select(lcm_attachments.c.content).where(
+                lcm_attachments.c.operation_id == operation_id, lcm_attachments.c.name == name))
+        return None if content is None else bytes(content)
+
     def leases(self) -> list[Lease]:
         with self._store.connect(read_only=True) as conn:
             return [Lease(*row) for row in conn.execute(select(
@@ -152,7 +194,7 @@ class SqlRepository:
                 _mark_compensation(conn, op)
             op.move(target, op.error if target in (Op.FAILED, Op.CANCELLED) else None)
             op.settle()  # e.g. resumed with no task left, or nothing to compensate
-            sql.flush(conn, op)
+            self._flush(conn, op)
             return True
 
         return self._write(work)
@@ -170,7 +212,7 @@ class SqlRepository:
                 conn.execute(sql.UNWIND, {"b_op": operation_id, "b_n": n, "b_idx": indexes})
             claims = _unblock(conn, op, owner, want, lease_until)
             claims += self._claim(conn, op, owner, want - len(claims), lease_until)
-            sql.flush(conn, op)
+            self._flush(conn, op)
             return Progress(oks, tuple(claims), (op.id,) if op.changed else ())
 
         return self._write(work)
@@ -195,7 +237,7 @@ class SqlRepository:
             op = self._lock(conn, operation_id, now, skip_locked=True)
             claims = self._claim(conn, op, owner, want, lease_until) if op else []
             if op:
-                sql.flush(conn, op)
+                self._flush(conn, op)
             return claims
 
         return self._write(work)
@@ -234,7 +276,7 @@ class SqlRepository:
                               f"operation was {op.state}")
             _write_outcome(conn, outcome, now)
             op.task_finished(outcome)  # nothing waits on a task of a stopped operation
-            sql.flush(conn, op)
+            self._flush(conn, op)
             return Progress(changed=(op.id,) if op.changed else ())
 
         return self._write(work)

@@ -24,7 +24,7 @@ IS_PENDING = text("lcm_tasks.state = 'PENDING'")
 IS_LEASED = text("lcm_tasks.lease_owner IS NOT NULL")
 OP: Any = _b("b_op")
 LOCK = select(O.c.state, O.c.direction, O.c.seq, O.c.version, O.c.error, O.c.tasks_left,
-               O.c.rollback_left, O.c.ready).where(O.c.id == OP)
+               O.c.rollback_left, O.c.ready, O.c.kind).where(O.c.id == OP)
 FLUSH = update(O).where(O.c.id == OP).values({name: _b(f"b_{name}") for name in (
     "state", "direction", "seq", "error", "tasks_left", "ready", "rollback_left", "updated_at",
     "version")})

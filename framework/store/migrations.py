@@ -74,10 +74,18 @@ def _create_lcm(conn: Connection) -> None:
     tables.lcm_tasks.create(conn)
 
 
+def _create_attachments_and_notices(conn: Connection) -> None:
+    # As above: copy these definitions here before a later migration changes them.
+    tables.lcm_attachments.create(conn)
+    tables.lcm_notices.create(conn)
+
+
 #: Every migration, in increasing version order; versions are never reused or reordered.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the outbox table", _create_outbox),
     Migration(2, "create the lifecycle operation and task tables", _create_lcm),
+    Migration(3, "create the operation attachment and notice tables",
+              _create_attachments_and_notices),
 )
 
 

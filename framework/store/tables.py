@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -115,4 +116,25 @@ lcm_tasks = Table(
           **_where(text("rdeps_left IS NOT NULL"))),
     Index("ix_lcm_tasks_leased", "lease_expires",
           **_where(text("lease_owner IS NOT NULL"))),
+)
+
+#: Named binary contents stored with an operation (a resource package), read by its tasks.
+lcm_attachments = Table(
+    "lcm_attachments",
+    metadata,
+    Column("operation_id", String(64), ForeignKey("lcm_operations.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
+#: Notices sent once per operation (the terminal message of a resource-driver request): a
+#: row here, written in the transaction that queues the notice, says it was queued.
+lcm_notices = Table(
+    "lcm_notices",
+    metadata,
+    Column("operation_id", String(64), ForeignKey("lcm_operations.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),  # seconds since the epoch
 )
