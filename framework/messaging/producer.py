@@ -59,6 +59,11 @@ class EventProducer:
     order with the other messages of its key. ``properties`` are extra librdkafka settings
     (``security.protocol``, ``sasl.*``...) and may override those defaults; their values
     are never logged. A daemon thread serves delivery reports until :meth:`close`.
+
+    A message not delivered within ``message.timeout.ms`` (30 s by default) fails its
+    future, and the next :meth:`publish` starts a new librdkafka producer: an idempotent
+    producer whose broker lost its state (a broker replaced, or restarted without its
+    storage) otherwise waits forever on sequence numbers the broker no longer knows.
     """
 
     def __init__(
@@ -71,22 +76,24 @@ class EventProducer:
         self.bootstrap_servers = bootstrap_servers
         self._secrets = [v for k, v in extra.items() if k in SECRET_KAFKA_KEYS and v]
         self._errors_seen: dict[int, tuple[float, int]] = {}
-        config: dict[str, Any] = {
+        self._config: dict[str, Any] = {
             "client.id": client_id,
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": 5,
+            "linger.ms": 1,
+            "message.timeout.ms": 30000,
             **extra,
             "bootstrap.servers": bootstrap_servers,
             "error_cb": self._on_error,
             "logger": kafka_log,
         }
         try:
-            self._producer = Producer(config)
+            self._producer = Producer(self._config)
         except KafkaException as exc:
             raise MessagingError(
                 f"kafka {bootstrap_servers}: bad configuration: {self._redact(_reason(exc))}"
             ) from None
+        self._stale = False
         self._closed = False
         self._close_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -110,10 +117,14 @@ class EventProducer:
         """
         if self._closed:
             raise MessagingError(f"kafka {self.bootstrap_servers}: producer is closed")
+        if self._stale:
+            self._renew()
         payload = _encode(value)
         future: Future[Delivery] = Future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
+            if error is not None and error.code() == KafkaError._MSG_TIMED_OUT:
+                self._stale = True
             if not future.set_running_or_notify_cancel():
                 return
             if error is not None:
@@ -141,6 +152,18 @@ class EventProducer:
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 raise MessagingError(f"kafka {topic}: {self._redact(_reason(exc))}") from None
+
+    def _renew(self) -> None:
+        """Replace the librdkafka producer; what the old one still holds fails its futures."""
+        with self._close_lock:
+            if not self._stale or self._closed:
+                return
+            old, self._producer = self._producer, Producer(self._config)
+            self._stale = False
+        log.warning("kafka %s: messages timed out; starting a new producer",
+                    self.bootstrap_servers)
+        old.purge()
+        old.flush(1.0)  # serves the purge reports, failing the futures still waiting
 
     def flush(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for queued messages; return how many are left."""

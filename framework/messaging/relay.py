@@ -8,13 +8,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy import Connection, Row, delete, func, select, text
 
+from framework.messaging.dedupe import MESSAGE_ID_HEADER, MessageIdScanner, Wanted, message_id
 from framework.messaging.producer import Delivery, EventProducer, MessagingError
 from framework.store import Store
 from framework.store.tables import outbox
@@ -68,8 +69,16 @@ class _Leadership:
 
     def release(self) -> None:
         if self._conn is not None:
+            # Closing gives the session back to the pool, lock and all: unlock it first, and
+            # if that fails, end the session itself.
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK_KEY})
+                self._conn.commit()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self._conn.invalidate()
             with contextlib.suppress(Exception):
-                self._conn.close()  # closing the session releases the advisory lock
+                self._conn.close()
             self._conn = None
         if self._file is not None:
             self._file.close()
@@ -83,17 +92,34 @@ class OutboxRelay:
     again from the first row not yet confirmed, so a consumer may see a message twice
     (events carry a per-operation ``seq`` to drop repeats) but never misses one, even
     when Kafka is away for a long time: rows wait in the outbox until it is back.
+
+    Exactly once for rows whose headers carry ``nfvd-message-id``: whenever it may have
+    published without deleting (each time it becomes leader, which includes after any
+    failure), the relay first looks for those ids on their topics and deletes the rows
+    found there unsent; until that scan succeeded it publishes nothing. ``clock_margin``
+    (seconds) covers the clock differences between the hosts that write rows, publish
+    and run Kafka: the scan reads messages from that long before the oldest such row.
+    ``kafka_properties`` are the producer's extra librdkafka settings, for the scan's
+    consumer; ``scan_timeout`` bounds each of its waits for Kafka.
     """
 
     def __init__(self, store: Store, producer: EventProducer, *, batch: int = 500,
-                 poll_interval: float = 0.2, retry_interval: float = 1.0) -> None:
+                 poll_interval: float = 0.2, retry_interval: float = 1.0,
+                 kafka_properties: Mapping[str, str] | None = None,
+                 clock_margin: float = 60.0, scan_timeout: float = 10.0) -> None:
         self.store = store
         self.producer = producer
         self.batch = batch
         self.poll_interval = poll_interval
         self.retry_interval = retry_interval
+        self.clock_margin = clock_margin
         self.published = 0
+        self.skipped = 0  #: rows deleted unsent because their message id was already on Kafka
+        self.scanner = MessageIdScanner(producer.bootstrap_servers, kafka_properties,
+                                        timeout=scan_timeout)
         self._leadership = _Leadership(store)
+        #: Highest outbox id when the scan of this leadership ran; None: not scanned yet.
+        self._checked_through: int | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,7 +138,7 @@ class OutboxRelay:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._leadership.release()
+        self._step_down()
 
     def pending(self) -> int:
         """Rows still waiting in the outbox."""
@@ -125,19 +151,36 @@ class OutboxRelay:
                 moved = self.relay_once() if self._leadership.try_acquire() else 0
             except Exception as exc:  # the store or Kafka failed: keep the rows, try again later
                 log.warning("outbox relay: %s; retrying in %gs", exc, self.retry_interval)
-                self._leadership.release()
+                self._step_down()
                 self._stop.wait(self.retry_interval)
                 continue
             if moved == 0:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
 
+    def _step_down(self) -> None:
+        self._leadership.release()
+        # Whoever leads next (this relay included) cannot know what was sent meanwhile.
+        self._checked_through = None
+
     def relay_once(self) -> int:
-        """Publishes one batch; returns how many rows left the outbox."""
-        with self.store.connect(read_only=True) as conn:
-            rows = conn.execute(select(outbox).order_by(outbox.c.id).limit(self.batch)).all()
+        """Publishes one batch; returns how many rows left the outbox.
+
+        The first call of a leadership scans Kafka for rows with a message id first
+        (see :meth:`drop_published`); it raises, publishing nothing, if the scan fails.
+        """
+        rows = self._next_batch()
+        skipped = 0
+        if self._checked_through is None:
+            if not rows:
+                # Nothing pending: rows written from now on cannot have been published before.
+                self._checked_through = 0
+                return 0
+            skipped = self.drop_published()
+            if skipped:
+                rows = self._next_batch()
         if not rows:
-            return 0
+            return skipped
         futures: list[tuple[int, Future[Delivery]]] = []
         for row in rows:
             headers = json.loads(row.headers) if row.headers else None
@@ -156,7 +199,51 @@ class OutboxRelay:
         self.published += len(confirmed)
         if failure is not None:
             raise failure
-        return len(confirmed)
+        return skipped + len(confirmed)
+
+    def _next_batch(self) -> list[Row[Any]]:
+        with self.store.connect(read_only=True) as conn:
+            return list(conn.execute(select(outbox).order_by(outbox.c.id).limit(self.batch)))
+
+    def drop_published(self) -> int:
+        """Deletes the pending rows whose message id is already on their topic; how many.
+
+        Covers every row with a message id pending now; rows written later were never
+        published, so one successful call per leadership is enough. Raises (keeping all
+        rows) if our own producer still holds messages, or Kafka cannot be read.
+        """
+        # A message of an earlier, failed batch may still be in our producer's queue: if it
+        # reached Kafka after the scan, the scan would miss it and the row be sent twice.
+        left = self.producer.flush(self.scanner.timeout)
+        if left:
+            raise MessagingError(f"kafka {self.producer.bootstrap_servers}: {left} earlier "
+                                 f"message(s) still undelivered; not scanning yet")
+        with self.store.connect(read_only=True) as conn:
+            high = int(conn.execute(select(func.max(outbox.c.id))).scalar() or 0)
+            rows = conn.execute(
+                select(outbox.c.id, outbox.c.topic, outbox.c.headers, outbox.c.created_at)
+                .where(outbox.c.id <= high)
+                .where(outbox.c.headers.contains(MESSAGE_ID_HEADER, autoescape=True))).all()
+        pending: dict[tuple[str, str], list[int]] = {}  # (topic, message id): row ids
+        oldest: dict[str, float] = {}  # topic: created_at of its oldest row with an id
+        for row in rows:
+            found = message_id(row.headers)
+            if found is not None:
+                pending.setdefault((row.topic, found), []).append(row.id)
+                oldest[row.topic] = min(oldest.get(row.topic, row.created_at), row.created_at)
+        wanted = {topic: Wanted(frozenset(i for t, i in pending if t == topic),
+                                since - self.clock_margin) for topic, since in oldest.items()}
+        result = self.scanner.scan(wanted)
+        sent = [row_id for (topic, found), ids in pending.items()
+                if found in result.found[topic] for row_id in ids]
+        self._delete(sent)  # one transaction
+        self.skipped += len(sent)
+        self._checked_through = high
+        if wanted:
+            log.info("outbox relay: %d of %d message id(s) already on Kafka, their rows "
+                     "deleted unsent (%d message(s) read in %.3fs)", len(sent), len(pending),
+                     result.read, result.seconds)
+        return len(sent)
 
     def _delete(self, ids: list[int]) -> None:
         if not ids:
