@@ -12,6 +12,7 @@ from framework.errors import (
 )
 from framework.plugins.hookspecs import hookimpl
 from framework.plugins.resource import (
+    FAILURE_CODES,
     FindReferenceRequest,
     FindReferenceResult,
     LifecycleRequest,
@@ -23,6 +24,7 @@ from framework.plugins.resource import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "FAILURE_CODES",
     "BadRequest",
     "Conflict",
     "FindReferenceRequest",

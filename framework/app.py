@@ -18,7 +18,11 @@ from starlette.exceptions import HTTPException
 from framework.config import Settings, load_settings
 from framework.errors import FrameworkError
 from framework.runtime import Runtime
-from framework.web.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from framework.web.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    DriverPrefixMiddleware,
+)
 from framework.web.problems import (
     connexion_problem,
     framework_error,
@@ -95,8 +99,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_error_handler(Exception, unexpected_error)
     app.add_middleware(_RuntimeMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        runtime=runtime)
+    # a package travels as base64 (4/3 of its size) inside a JSON body
+    driver_api_bytes = settings.driver_files_max_bytes * 4 // 3 + settings.max_body_bytes
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
-                       max_bytes=settings.max_body_bytes)
+                       max_bytes=settings.max_body_bytes,
+                       larger={"/api/driver/": driver_api_bytes, "/drivers/": driver_api_bytes})
+    app.add_middleware(DriverPrefixMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(AccessLogMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        requests=runtime.http_requests, durations=runtime.http_duration)
     return app

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "NFVD_"
 CONFIG_ENV = "NFVD_CONFIG"
 #: ``NFVD_*`` names that are not settings but are read by nfvd or its tools.
-RESERVED_ENV = (CONFIG_ENV, "NFVD_TEST_", "NFVD_PROP_", "NFVD_BENCH_")
+RESERVED_ENV = (CONFIG_ENV, "NFVD_TEST_", "NFVD_PROP_", "NFVD_BENCH_", "NFVD_PLUGIN_")
 AUTH_SCHEMES = ("basic", "bearer")
 #: librdkafka properties whose values are secrets.
 SECRET_KAFKA_KEYS = ("sasl.password", "ssl.key.password", "ssl.keystore.password")
@@ -48,6 +48,11 @@ def _number(cast: type[int] | type[float], low: float, high: float) -> Callable[
         return number
 
     return parse
+
+
+def _optional_name(value: Any) -> str | None:
+    text = _as_str(value).strip()
+    return text or None
 
 
 def _as_int(low: int, high: int) -> Callable[[Any], int]:
@@ -185,6 +190,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", _as_int(1, 64), "Number of server worker processes."),
     Setting("max_body_bytes", _as_int(1, 2**31),
             "Largest request body accepted; larger ones get 413 before they are parsed."),
+    Setting("driver_files_max_bytes", _as_int(1, 2**30),
+            "Largest resource package (zipped driverFiles) accepted; the body limit of the "
+            "resource driver API grows to fit it."),
+    Setting("default_resource_driver", _optional_name,
+            "Resource driver for requests whose deploymentLocation.type no driver declares."),
     Setting("log_format", _one_of("text", "json"), "`text` or `json` (one object per line)."),
     Setting("log_level", _log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL."),
     Setting("tls_cert", _optional_file, "Server certificate (PEM); enables HTTPS with tls_key."),
@@ -222,6 +232,8 @@ class Settings:
     port: int = 8296
     workers: int = 1
     max_body_bytes: int = 1024 * 1024
+    driver_files_max_bytes: int = 10 * 1024 * 1024
+    default_resource_driver: str | None = None
     log_format: str = "text"
     log_level: str = "INFO"
     tls_cert: str | None = None

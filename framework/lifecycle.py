@@ -2,33 +2,67 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from framework.engine import Engine, OperationView, TaskCatalog, TaskContext, TaskSpec, TaskType
 from framework.engine.model import Verdict
 from framework.errors import BadRequest
+from framework.packages import DEFAULT_LIMITS, DriverDirectory
 from framework.plugins.registry import PluginRegistry
 from framework.plugins.resource import LifecycleRequest, ResourceDriver, ResourceDriverError
 
 LIFECYCLE_KIND = "resource.lifecycle"
 #: The task type every driver has: one call of ``execute_lifecycle``.
 LIFECYCLE_TYPE = "lifecycle"
+#: The attachment holding the request's resource package (the zip of ``driverFiles``).
+PACKAGE = "driverFiles"
+
+
+def properties(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Properties as ``{name: {"type", "value", ...}}``: a bare value becomes a string one."""
+    return {name: dict(value) if isinstance(value, Mapping)
+            else {"type": "string", "value": value} for name, value in (values or {}).items()}
 
 
 def lifecycle_request(body: Mapping[str, Any], request_id: str = "") -> LifecycleRequest:
     """The driver's view of an API request body (the spec has checked its shape)."""
     return LifecycleRequest(
         lifecycle_name=body["lifecycleName"],
-        system_properties=dict(body.get("systemProperties") or {}),
+        system_properties=properties(body.get("systemProperties")),
         deployment_location=dict(body.get("deploymentLocation") or {}),
-        resource_properties=dict(body.get("resourceProperties") or {}),
-        request_properties=dict(body.get("requestProperties") or {}),
+        resource_properties=properties(body.get("resourceProperties")),
+        request_properties=properties(body.get("requestProperties")),
         associated_topology=dict(body.get("associatedTopology") or {}),
         request_id=request_id,
+        tenant_id=body.get("tenantId"),
     )
+
+
+class LifecycleFailed(RuntimeError):
+    """A driver reported a failure: ``CODE: description`` (the code is one of FAILURE_CODES)."""
+
+    def __init__(self, failure_code: str, description: str) -> None:
+        super().__init__(f"{failure_code}: {description}")
+
+
+@contextlib.contextmanager
+def driver_directory(ctx: TaskContext, wanted: bool = True,
+                     base: Path | None = None) -> Iterator[str | None]:
+    """The operation's resource package unpacked into a private directory for one call,
+    removed after it; None when the operation has no package or it is not ``wanted``."""
+    data = ctx.attachment(PACKAGE) if wanted else None
+    if data is None:
+        yield None
+        return
+    # checked when the request was accepted; limits only loosen between versions
+    with DriverDirectory(data, dataclasses.replace(
+            DEFAULT_LIMITS, max_compressed_bytes=max(len(data), 1)), base) as directory:
+        yield str(directory.path)
 
 
 class LifecycleTask(TaskType):
@@ -46,19 +80,24 @@ class LifecycleTask(TaskType):
         self._lock = threading.Lock()
 
     def _request(self, ctx: TaskContext) -> LifecycleRequest:
-        return lifecycle_request(ctx.params["request"], request_id=ctx.idempotency_key)
+        # the operation id is the request id the orchestrator tracks
+        return dataclasses.replace(lifecycle_request(ctx.params["request"], ctx.operation_id),
+                                   cancelled=lambda: ctx.cancelled)
 
     def action(self, ctx: TaskContext) -> Mapping[str, Any]:
         request = self._request(ctx)
         ctx.record_side_effect({"lifecycle": request.lifecycle_name,
                                 "requestId": ctx.idempotency_key})
-        try:
-            result = self.driver.execute_lifecycle(request)
-        except ResourceDriverError as exc:
-            raise RuntimeError(f"{exc.failure_code}: {exc}") from exc
+        with driver_directory(ctx, self.driver.uses_driver_files) as path:
+            try:
+                result = self.driver.execute_lifecycle(
+                    dataclasses.replace(request, driver_dir=path))
+            except ResourceDriverError as exc:
+                raise LifecycleFailed(exc.failure_code, str(exc)) from exc
         with self._lock:
             self._returned.add((ctx.idempotency_key, ctx.attempt))
-        return {"outputs": result.outputs, "associatedTopology": result.associated_topology}
+        done = {"outputs": result.outputs, "associatedTopology": result.associated_topology}
+        return {**done, "details": result.details} if result.details else done
 
     def postcondition(self, ctx: TaskContext) -> Verdict:
         verify = getattr(self.driver, "verify_lifecycle", None)
@@ -74,7 +113,9 @@ class LifecycleTask(TaskType):
 
     def rollback(self, ctx: TaskContext) -> None:
         if ctx.side_effects:
-            self.driver.rollback_lifecycle(self._request(ctx))
+            with driver_directory(ctx, self.driver.uses_driver_files) as path:
+                self.driver.rollback_lifecycle(
+                    dataclasses.replace(self._request(ctx), driver_dir=path))
 
 
 def build_catalog(plugins: PluginRegistry) -> TaskCatalog:

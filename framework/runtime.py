@@ -13,6 +13,7 @@ from framework.plugins.registry import PluginRegistry
 
 if TYPE_CHECKING:
     from framework.engine import Engine
+    from framework.executions import Executions
     from framework.lifecycle import Lifecycles
     from framework.messaging import EmbeddedBroker, EventProducer
     from framework.messaging.intake import RequestIntake
@@ -43,6 +44,7 @@ class Runtime:
         self.producer: EventProducer | None = None
         self.broker: EmbeddedBroker | None = None
         self.lifecycles: Lifecycles | None = None
+        self.executions: Executions | None = None
         self.relay: OutboxRelay | None = None
         self.intake: RequestIntake | None = None
 
@@ -67,6 +69,7 @@ class Runtime:
         from framework.messaging import EmbeddedBroker, EventProducer
         from framework.messaging.intake import RequestIntake
         from framework.messaging.relay import OutboxRelay
+        from framework.packages import remove_stale
         from framework.store import open_store
 
         try:
@@ -75,10 +78,13 @@ class Runtime:
                 self.broker = EmbeddedBroker(self.settings.kafka_embedded_port)
                 self.broker.start()
             self.producer = EventProducer(self.kafka_servers, self.settings.kafka_properties)
-            self.relay = OutboxRelay(self.store, self.producer)
+            self.relay = OutboxRelay(self.store, self.producer,
+                                     kafka_properties=self.settings.kafka_properties)
             # every commit may have added outbox rows: publish them now, not at the next poll
             self.lifecycles = _lifecycles(self.settings, self.store, self.plugins,
                                           on_commit=self.relay.notify)
+            self.executions = _executions(self.settings, self.lifecycles)
+            remove_stale()  # driver directories of a process killed while a driver ran
             self.lifecycles.engine.start()
             self.relay.start()
             if self.settings.kafka_intake:
@@ -110,6 +116,7 @@ class Runtime:
         if self.intake is not None:
             self.intake.stop()
             self.intake = None
+        self.executions = None
         if self.lifecycles is not None:
             self.lifecycles.engine.stop()
             self.lifecycles = None
@@ -130,14 +137,25 @@ class Runtime:
 def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
                 on_commit: Callable[[], None] | None = None) -> Lifecycles:
     from framework.engine import Engine
+    from framework.execution_events import ExecutionNotifier
+    from framework.executions import KIND
     from framework.lifecycle import Lifecycles, build_catalog
     from framework.store.lcm import SqlRepository
 
-    engine: Engine = Engine(SqlRepository(store, on_commit), build_catalog(plugins),
+    repository = SqlRepository(store, on_commit, notifiers={KIND: ExecutionNotifier()})
+    engine: Engine = Engine(repository, build_catalog(plugins),
                             workers=settings.engine_workers,
                             lease_seconds=settings.engine_lease_seconds,
                             cancel_grace=settings.engine_cancel_grace_seconds)
     return Lifecycles(engine, plugins)
+
+
+def _executions(settings: Settings, lifecycles: Lifecycles) -> Executions:
+    from framework.executions import Executions
+
+    return Executions(lifecycles.engine, lifecycles.plugins,
+                      max_package_bytes=settings.driver_files_max_bytes,
+                      default_driver=settings.default_resource_driver)
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Any, ClassVar
+from typing import Any
 
 from framework.plugins.resource import (
     FindReferenceRequest,
@@ -32,7 +32,8 @@ class FakeResourceDriver(ResourceDriver):
     (a failure code to raise).
     """
 
-    infrastructure_types: ClassVar[tuple[str, ...]] = ("Fake",)
+    infrastructure_types: tuple[str, ...] = ("Fake",)
+    uses_driver_files = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from framework.engine.model import TaskSpec
 from framework.engine.task import TaskType
@@ -24,9 +24,14 @@ FAILURE_CODES = (
 class LifecycleRequest:
     """One lifecycle transition (Create, Install, Delete, ...) asked of a driver.
 
-    ``driver_dir`` is the unpacked driver directory of the resource package, or
-    ``None`` when the request carried no ``driverFiles``. Properties are maps of
-    name to ``{"type": ..., "value": ...}`` exactly as the orchestrator sent them.
+    ``driver_dir`` is the unpacked driver directory of the resource package (private to
+    this call and removed after it), or ``None`` when there is none. Properties are maps
+    of name to ``{"type": ..., "value": ...}``; a bare value the orchestrator sent is
+    given as ``{"type": "string", "value": ...}``, and a ``key`` property also carries
+    ``keyName``, ``privateKey`` and ``publicKey``. ``request_id`` is the id the
+    orchestrator tracks (stable across retries and restarts), ``tenant_id`` the
+    request's ``tenantId`` header if any. ``cancelled()`` turns true when an operator
+    cancels the execution or its time is up: a long call should check it and stop.
     """
 
     lifecycle_name: str
@@ -37,23 +42,32 @@ class LifecycleRequest:
     associated_topology: dict[str, Any] = dataclasses.field(default_factory=dict)
     driver_dir: str | None = None
     request_id: str = ""
+    tenant_id: str | None = None
+    cancelled: Callable[[], bool] = dataclasses.field(
+        default=lambda: False, compare=False, repr=False)
 
     def as_body(self) -> dict[str, Any]:
         """The request in the API's JSON shape (what a task's params hold)."""
-        return {"lifecycleName": self.lifecycle_name,
+        body = {"lifecycleName": self.lifecycle_name,
                 "systemProperties": self.system_properties,
                 "deploymentLocation": self.deployment_location,
                 "resourceProperties": self.resource_properties,
                 "requestProperties": self.request_properties,
                 "associatedTopology": self.associated_topology}
+        return body if self.tenant_id is None else {**body, "tenantId": self.tenant_id}
 
 
 @dataclasses.dataclass(frozen=True)
 class LifecycleResult:
-    """What a completed transition produced: outputs and the resource's associated topology."""
+    """What a completed transition produced: outputs and the resource's associated topology.
+
+    ``details`` (JSON) is kept with the task for operators (a script's output, say) and is
+    not sent to the orchestrator.
+    """
 
     outputs: dict[str, Any] = dataclasses.field(default_factory=dict)
     associated_topology: dict[str, Any] = dataclasses.field(default_factory=dict)
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +120,11 @@ class ResourceDriver(abc.ABC):
     driver are dispatched on it.
     """
 
-    infrastructure_types: ClassVar[tuple[str, ...]] = ()
+    #: a class attribute, or set per instance by a driver configured at start
+    infrastructure_types: tuple[str, ...] = ()
+    #: False for a driver that never reads ``request.driver_dir``: the package is then
+    #: not unpacked for its calls (it is still checked when the request is accepted)
+    uses_driver_files: bool = True
 
     @abc.abstractmethod
     def execute_lifecycle(self, request: LifecycleRequest) -> LifecycleResult:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,19 +31,27 @@ async def _send_problem(send: Send, status: int, detail: str) -> None:
 class BodyLimitMiddleware:
     """Answers 413 for a body larger than ``max_bytes`` before anything parses it.
 
+    ``larger`` maps path prefixes to limits of their own (an API that takes packages).
     A declared ``Content-Length`` over the limit is refused without reading; a
     chunked body is read up to the limit, then refused, or replayed to the app.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = tuple((larger or {}).items())
+
+    def _limit(self, path: str) -> int:
+        return next((limit for prefix, limit in self.larger if path.startswith(prefix)),
+                    self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = f"the request body is larger than the limit of {self.max_bytes} bytes"
+        max_bytes = self._limit(scope["path"])
+        too_big = f"the request body is larger than the limit of {max_bytes} bytes"
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -48,7 +59,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     await _send_problem(send, 400, "Content-Length is not a number")
                     return
-                if declared > self.max_bytes:
+                if declared > max_bytes:
                     await _send_problem(send, 413, too_big)
                     return
         chunks: list[bytes] = []
@@ -61,7 +72,7 @@ class BodyLimitMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await _send_problem(send, 413, too_big)
                 return
             chunks.append(chunk)
@@ -104,6 +115,13 @@ class AccessLogMiddleware:
         self.app = app
         self.requests = requests
         self.durations = durations
+        # a random prefix per process and a counter: unique, and no system call per request
+        # on the event loop (reading the kernel's random source can take tens of microseconds)
+        self._prefix = uuid.uuid4().hex[:16]
+        self._ids = itertools.count(1)
+
+    def _next_id(self) -> str:
+        return f"{self._prefix}{next(self._ids):016x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,7 +132,7 @@ class AccessLogMiddleware:
         # it leaves the operation id for us to read afterwards
         scope.setdefault("extensions", {})
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
+        request_id = incoming[:64] if incoming.isprintable() and incoming else self._next_id()
         state: dict[str, Any] = {"status": 500, "bytes": 0}
 
         async def sending(message: Message) -> None:
@@ -143,3 +161,28 @@ class AccessLogMiddleware:
                        "path": scope["path"], "duration_ms": round(elapsed * 1000, 3),
                        "bytes": state["bytes"], "route": route},
             )
+
+
+#: Where each resource driver is served: /drivers/{name}/api/driver/...
+_DRIVER_PREFIX = re.compile(r"^/drivers/(?P<name>[^/]+)(?P<rest>/api/driver(?:/.*)?)$")
+DRIVER_KEY = "nfvd.driver"
+
+
+class DriverPrefixMiddleware:
+    """Serves ``/drivers/{name}/api/driver/...`` as ``/api/driver/...`` for driver ``name``.
+
+    The driver's name goes into the scope (``DRIVER_KEY``), where the handlers read it; the
+    resource driver API is described once, with the prefix as a server variable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/drivers/"):
+            match = _DRIVER_PREFIX.match(scope["path"])
+            if match is not None:
+                rest = match.group("rest")
+                scope[DRIVER_KEY] = match.group("name")
+                scope = {**scope, "path": rest, "raw_path": rest.encode()}
+        await self.app(scope, receive, send)

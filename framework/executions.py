@@ -1,0 +1,128 @@
+"""Resource-driver executions: an orchestrator's request becomes an engine operation."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from framework.engine import Engine, TaskSpec
+from framework.errors import BadRequest, FrameworkError, NotFound
+from framework.lifecycle import PACKAGE, lifecycle_request
+from framework.packages import DEFAULT_LIMITS, DriverDirectory, decode_driver_files, verify
+from framework.plugins.registry import PluginRegistry
+from framework.plugins.resource import FindReferenceRequest, ResourceDriver, ResourceDriverError
+
+#: The kind of the engine operations that run resource-driver executions.
+KIND = "resource.execution"
+#: The version of the API's messages, in every answer and completion message.
+MESSAGE_VERSION = "1.0.0"
+
+
+class DriverFailed(FrameworkError):
+    """A resource driver failed while the caller waited (finding a reference)."""
+
+    status = 502
+    title = "Driver Failed"
+    type = "https://nfvd.dev/problems/driver-failed"
+
+
+class Executions:
+    """Runs the resource driver API: picks the driver, checks the package, records the
+    execution as an operation (the driver's plan) and finds references.
+
+    A request names its driver by the URL prefix, or is dispatched on
+    ``deploymentLocation.type`` to the driver that declares that infrastructure type (the
+    first by name if several do; compared without case), or to ``default_driver``.
+    """
+
+    def __init__(self, engine: Engine, plugins: PluginRegistry, *,
+                 max_package_bytes: int = DEFAULT_LIMITS.max_compressed_bytes,
+                 default_driver: str | None = None, work_dir: Path | None = None) -> None:
+        self.engine = engine
+        self.plugins = plugins
+        self.limits = dataclasses.replace(DEFAULT_LIMITS, max_compressed_bytes=max_package_bytes)
+        self.default_driver = default_driver
+        self.work_dir = work_dir
+
+    def driver(self, name: str | None, location: Mapping[str, Any]) -> tuple[str, ResourceDriver]:
+        """The driver named ``name``, or the one serving the location's type.
+
+        NotFound for an unknown name (a URL prefix), BadRequest naming
+        ``deploymentLocation.type`` when no driver serves the type.
+        """
+        drivers = self.plugins.resource_drivers
+        if name is not None:
+            if name not in drivers:
+                raise NotFound(f"no resource driver named {name!r} is loaded")
+            return name, drivers[name]
+        wanted = str(location.get("type") or "")
+        for candidate in sorted(drivers):
+            if wanted.lower() in (t.lower() for t in drivers[candidate].infrastructure_types):
+                return candidate, drivers[candidate]
+        if self.default_driver in drivers:
+            return self.default_driver, drivers[self.default_driver]
+        served = ", ".join(f"{n} ({', '.join(d.infrastructure_types) or 'no type'})"
+                           for n, d in sorted(drivers.items())) or "none"
+        problem = (f"no resource driver serves infrastructure type {wanted!r}" if wanted
+                   else "missing, and no default resource driver is set")
+        raise BadRequest(f"deploymentLocation.type: {problem}; loaded drivers: {served}",
+                         **{"invalid-params": [{"name": "deploymentLocation.type",
+                                                "reason": problem}]})
+
+    def package(self, driver_files: str) -> bytes:
+        """The zip bytes of ``driverFiles``, checked whole (BadRequest naming the member)."""
+        data = decode_driver_files(driver_files, self.limits)
+        verify(data, self.limits)
+        return data
+
+    def execute(self, body: Mapping[str, Any], driver_name: str | None = None,
+                tenant_id: str | None = None) -> dict[str, Any]:
+        """Records ``body`` (the API request) as an operation; the 202 body.
+
+        The driver's plan runs on the engine; the operation's id is the ``requestId``.
+        """
+        location = body["deploymentLocation"]
+        name, driver = self.driver(driver_name, location)
+        data = self.package(body["driverFiles"])
+        request = lifecycle_request({**body, "tenantId": tenant_id})
+        specs: Sequence[TaskSpec] = driver.plan(request)
+        if not specs:
+            raise BadRequest(f"lifecycleName: driver {name!r} has nothing to run for "
+                             f"{request.lifecycle_name!r}")
+        summary = {"driver": name, "lifecycleName": request.lifecycle_name,
+                   "deploymentLocation": {"name": location.get("name"),
+                                          "type": location.get("type")},
+                   "tenantId": tenant_id}
+        try:
+            operation, _ = self.engine.submit(
+                KIND, [dataclasses.replace(spec, type=f"{name}:{spec.type}") for spec in specs],
+                request=summary, attachments={PACKAGE: data})
+        except ValueError as exc:  # the driver's plan is not a valid graph
+            raise BadRequest(f"driver {name!r} planned an invalid operation: {exc}") from exc
+        return {"requestId": operation.id, "associatedTopology": {},
+                "version": MESSAGE_VERSION}
+
+    def find(self, body: Mapping[str, Any], driver_name: str | None = None,
+             ) -> dict[str, Any]:
+        """Asks the driver to find ``instanceName``; ``{"result": null}`` when it finds none.
+
+        A driver error is :class:`DriverFailed` (502) with its failure code.
+        """
+        location = dict(body["deploymentLocation"])
+        name, driver = self.driver(driver_name, location)
+        data = self.package(body["driverFiles"])
+        with DriverDirectory(data, self.limits, self.work_dir) as directory:
+            try:
+                found = driver.find_reference(FindReferenceRequest(
+                    instance_name=body["instanceName"], deployment_location=location,
+                    driver_dir=str(directory.path)))
+            except ResourceDriverError as exc:
+                raise DriverFailed(f"driver {name!r}: {exc.failure_code}: {exc}",
+                                   failureCode=exc.failure_code) from exc
+        if found is None:
+            return {"result": None}
+        return {"result": {"resourceId": found.resource_id,
+                           "associatedTopology": found.associated_topology,
+                           "outputs": found.outputs}}
