@@ -210,9 +210,11 @@ def ops_list(ctx: click.Context, state: str | None, limit: int, as_json: bool) -
 @click.argument("operation_id")
 @click.pass_context
 def ops_show(ctx: click.Context, operation_id: str) -> None:
-    """One operation with its tasks, as JSON."""
+    """One operation with its tasks, as JSON (secret property values hidden)."""
+    from framework.lifecycle import redact
+
     with _lifecycles(ctx) as lifecycles:
-        _print(lifecycles.engine.get(operation_id).as_dict())
+        _print(redact(lifecycles.engine.get(operation_id).as_dict()))
 
 
 @ops.command("plan")

@@ -29,6 +29,23 @@ def properties(values: Mapping[str, Any] | None) -> dict[str, Any]:
             else {"type": "string", "value": value} for name, value in (values or {}).items()}
 
 
+REDACTED = "****"
+
+
+def redact(value: Any) -> Any:
+    """``value`` (JSON) as operators may see it: the ``privateKey`` of every ``key``
+    property and the ``value`` of every ``password`` property replaced by ``****``."""
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    shown = {name: redact(item) for name, item in value.items()}
+    secret = {"key": "privateKey", "password": "value"}.get(str(value.get("type")))
+    if secret is not None and shown.get(secret) is not None:
+        shown[secret] = REDACTED
+    return shown
+
+
 def lifecycle_request(body: Mapping[str, Any], request_id: str = "") -> LifecycleRequest:
     """The driver's view of an API request body (the spec has checked its shape)."""
     return LifecycleRequest(

@@ -252,3 +252,16 @@ def test_driver_api_takes_packages_larger_than_the_general_body_limit(
     assert requests.post(server.url + "/api/lcm/plan", data=b"x" * 70 * 1024,
                          headers={"Content-Type": "application/json"},
                          timeout=5).status_code == 413
+
+
+def test_secret_property_values_are_hidden_from_operators(server: ThreadServer,
+                                                         events: ExecutionEvents) -> None:
+    body = execute_body("Start", requestProperties={
+        "sshKey": {"type": "key", "keyName": "ops", "privateKey": "-----PRIVATE-KEY-77-----"},
+        "dbPassword": {"type": "password", "value": "pw-secret-77"},
+        "plain": {"type": "string", "value": "visible-77"}})
+    request_id = post(server, EXECUTE, body).json()["requestId"]
+    events.terminal(request_id)
+    shown = requests.get(f"{server.url}/api/lcm/operations/{request_id}", timeout=5).text
+    assert "PRIVATE-KEY-77" not in shown and "pw-secret-77" not in shown
+    assert "visible-77" in shown and '"keyName":"ops"' in shown

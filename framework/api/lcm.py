@@ -9,6 +9,7 @@ from connexion.lifecycle import ConnexionResponse
 
 from framework.app import runtime_of
 from framework.errors import ServiceUnavailable
+from framework.lifecycle import redact
 from framework.web.problems import json_response
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def list_operations(state: str | None = None, limit: int = 100,
 def create_operation(body: dict[str, Any]) -> ConnexionResponse:
     """Plans the request with its resource driver and persists it as an operation."""
     operation, created = _lifecycles().submit(body)
-    return json_response(operation.as_dict(), status=201 if created else 200)
+    return json_response(redact(operation.as_dict()), status=201 if created else 200)
 
 
 def dry_run(body: dict[str, Any]) -> ConnexionResponse:
@@ -41,8 +42,8 @@ def dry_run(body: dict[str, Any]) -> ConnexionResponse:
 
 
 def get_operation(operationId: str) -> ConnexionResponse:
-    """One operation with its tasks."""
-    return json_response(_lifecycles().engine.get(operationId).as_dict())
+    """One operation with its tasks (secret property values hidden)."""
+    return json_response(redact(_lifecycles().engine.get(operationId).as_dict()))
 
 
 def get_plan(operationId: str) -> ConnexionResponse:
@@ -54,4 +55,4 @@ def control_operation(operationId: str, control: str) -> ConnexionResponse:
     """pause, resume, cancel, retry, rollback or fail; 409 when the state does not allow it."""
     engine = _lifecycles().engine
     operation = getattr(engine, control)(operationId)
-    return json_response(operation.as_dict())
+    return json_response(redact(operation.as_dict()))
