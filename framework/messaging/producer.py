@@ -80,7 +80,7 @@ class EventProducer:
             "client.id": client_id,
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": 1,
+            "linger.ms": 0,
             "message.timeout.ms": 30000,
             **extra,
             "bootstrap.servers": bootstrap_servers,

@@ -22,6 +22,8 @@ from framework.store.tables import outbox
 
 log = logging.getLogger(__name__)
 
+#: Rows published and awaiting confirmation at most; then the relay waits for Kafka.
+_MAX_INFLIGHT = 5000
 #: Key of the PostgreSQL session advisory lock held by the one relay of a database.
 RELAY_LOCK_KEY = int.from_bytes(b"nfvdrely", "big")
 
@@ -120,6 +122,8 @@ class OutboxRelay:
         self._leadership = _Leadership(store)
         #: Highest outbox id when the scan of this leadership ran; None: not scanned yet.
         self._checked_through: int | None = None
+        #: Rows handed to the producer and not yet confirmed, in id order.
+        self._inflight: list[tuple[int, Future[Delivery]]] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,10 +138,22 @@ class OutboxRelay:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Publishes what it can within ``timeout``, then stops; rows left wait for next time."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._thread is None or not self._thread.is_alive():
+            # what is on its way: delete what Kafka confirms in time, not send it again
+            confirmed = []
+            for row_id, future in self._inflight:
+                try:
+                    future.result(max(0.0, deadline - time.monotonic()))
+                except Exception:  # undelivered: the row stays for next time
+                    break
+                confirmed.append(row_id)
+            with contextlib.suppress(Exception):
+                self._delete(confirmed)
         self._step_down()
 
     def pending(self) -> int:
@@ -162,12 +178,17 @@ class OutboxRelay:
         self._leadership.release()
         # Whoever leads next (this relay included) cannot know what was sent meanwhile.
         self._checked_through = None
+        self._inflight = []  # sent again from the first row still in the outbox
 
     def relay_once(self) -> int:
-        """Publishes one batch; returns how many rows left the outbox.
+        """Publishes the next rows and deletes those Kafka confirmed; how many rows moved.
 
-        The first call of a leadership scans Kafka for rows with a message id first
-        (see :meth:`drop_published`); it raises, publishing nothing, if the scan fails.
+        Rows are published without waiting for the confirmation of the rows before them
+        (the idempotent producer keeps them in order), so a row committed while others are
+        on their way leaves at once. The first call of a leadership scans Kafka for rows
+        with a message id first (see :meth:`drop_published`); it raises, publishing
+        nothing, if the scan fails. A failed delivery raises after the rows confirmed
+        before it are deleted.
         """
         rows = self._next_batch()
         skipped = 0
@@ -179,31 +200,46 @@ class OutboxRelay:
             skipped = self.drop_published()
             if skipped:
                 rows = self._next_batch()
-        if not rows:
-            return skipped
-        futures: list[tuple[int, Future[Delivery]]] = []
         for row in rows:
             headers = json.loads(row.headers) if row.headers else None
-            futures.append((row.id, self.producer.publish(
-                row.topic, row.payload.encode(), key=row.key, headers=headers)))
+            future = self.producer.publish(row.topic, row.payload.encode(), key=row.key,
+                                           headers=headers)
+            future.add_done_callback(self._delivered)
+            self._inflight.append((row.id, future))
         confirmed: list[int] = []
         failure: BaseException | None = None
-        for row_id, future in futures:
+        while self._inflight and self._inflight[0][1].done():
+            row_id, future = self._inflight[0]
             try:
                 future.result()
             except MessagingError as exc:
                 failure = exc
                 break
             confirmed.append(row_id)
+            self._inflight.pop(0)
         self._delete(confirmed)
         self.published += len(confirmed)
         if failure is not None:
             raise failure
-        return skipped + len(confirmed)
+        return skipped + len(rows) + len(confirmed)
+
+    def _delivered(self, _future: Future[Delivery]) -> None:
+        self._wake.set()  # confirmed rows are deleted at once, not at the next poll
 
     def _next_batch(self) -> list[Row[Any]]:
+        """The first rows of the outbox not yet handed to the producer, in id order.
+
+        Read from the start of the outbox each time, not from the last id sent: on
+        PostgreSQL a transaction may commit a lower id after a higher one became visible.
+        """
+        room = self.batch if len(self._inflight) < _MAX_INFLIGHT else 0
+        if room == 0:
+            return []
+        sent = {row_id for row_id, _future in self._inflight}
         with self.store.connect(read_only=True) as conn:
-            return list(conn.execute(select(outbox).order_by(outbox.c.id).limit(self.batch)))
+            rows = conn.execute(select(outbox).order_by(outbox.c.id)
+                                .limit(room + len(sent))).all()
+        return [row for row in rows if row.id not in sent][:room]
 
     def drop_published(self) -> int:
         """Deletes the pending rows whose message id is already on their topic; how many.
