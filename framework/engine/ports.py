@@ -151,6 +151,11 @@ class Repository(Protocol):
         """Write the ``outcomes`` of tasks of one operation, then lease to ``owner`` up to
         ``want`` of its tasks that are runnable now; all in one transaction."""
 
+    def finish_many(self, outcomes: Mapping[str, Sequence[Outcome]], *, owner: str, want: int,
+                    now: float, lease_until: float) -> dict[str, Progress]:
+        """:meth:`finish` for several operations (by id) in one transaction; up to ``want``
+        claims over all of them."""
+
     def runnable_operations(self, limit: int) -> list[str]:
         """Operations with a task to claim now (forward or compensation), oldest first."""
 
@@ -158,6 +163,10 @@ class Repository(Protocol):
               lease_until: float) -> list[Claim]:
         """Lease to ``owner`` up to ``want`` runnable tasks of the operation (none when
         another process is writing it)."""
+
+    def claim_many(self, operation_ids: Sequence[str], *, owner: str, want: int, now: float,
+                   lease_until: float) -> list[Claim]:
+        """:meth:`claim` over several operations, in their order, in one transaction."""
 
     def leases(self) -> list[Lease]:
         """Every lease held now (there are as many as tasks running, over all processes)."""

@@ -132,7 +132,8 @@ class Scheduler:
             self._scan = self._scan and not scan
         if not outcomes and not scan:
             return
-        # One transaction per operation: its outcomes, and the tasks they unblocked.
+        # One transaction for every outcome waiting, and the tasks they unblocked; one for the
+        # claims of other operations: a commit is shared by as many operations as possible.
         groups: dict[str, list[tuple[Run, Outcome]]] = {}
         for run, outcome in outcomes:
             groups.setdefault(run.claim.operation_id, []).append((run, outcome))
@@ -140,9 +141,11 @@ class Scheduler:
         changed: list[str] = []
         lease: dict[str, Any] = {"owner": self._owner, "now": now,
                                  "lease_until": now + self._lease}
+        finished = self._repo.finish_many(
+            {operation_id: [outcome for _, outcome in group]
+             for operation_id, group in groups.items()}, want=free, **lease) if groups else {}
         for operation_id, group in groups.items():
-            progress = self._repo.finish(operation_id, [outcome for _, outcome in group],
-                                         want=max(0, free - len(claims)), **lease)
+            progress = finished[operation_id]
             for (run, outcome), ok in zip(group, progress.accepted, strict=True):
                 if not ok:
                     log.info("engine %s: outcome %s of task %s of operation %s discarded "
@@ -151,9 +154,9 @@ class Scheduler:
             claims += progress.claims
             changed += progress.changed
         if scan and len(claims) < free:
-            for operation_id in self._repo.runnable_operations(free - len(claims)):
-                if len(claims) < free:
-                    claims += self._repo.claim(operation_id, want=free - len(claims), **lease)
+            runnable = self._repo.runnable_operations(free - len(claims))
+            if runnable:
+                claims += self._repo.claim_many(runnable, want=free - len(claims), **lease)
         with self._cond:
             for run in held:
                 self._runs.pop(run.key, None)

@@ -201,21 +201,38 @@ class SqlRepository:
 
     def finish(self, operation_id: str, outcomes: Sequence[Outcome], *, owner: str, want: int,
                now: float, lease_until: float) -> Progress:
-        def work(conn: Connection) -> Progress:
-            op = self._lock(conn, operation_id, now)
-            if op is None:
-                return Progress((False,) * len(outcomes))
-            oks = tuple(_write_outcome(conn, outcome, now) for outcome in outcomes)
-            for outcome in (o for o, ok in zip(outcomes, oks, strict=True) if ok):
-                op.task_finished(outcome)
-            for n, indexes in by_count(op.compensable).items():
-                conn.execute(sql.UNWIND, {"b_op": operation_id, "b_n": n, "b_idx": indexes})
-            claims = _unblock(conn, op, owner, want, lease_until)
-            claims += self._claim(conn, op, owner, want - len(claims), lease_until)
-            self._flush(conn, op)
-            return Progress(oks, tuple(claims), (op.id,) if op.changed else ())
+        return self.finish_many({operation_id: outcomes}, owner=owner, want=want, now=now,
+                                lease_until=lease_until)[operation_id]
+
+    def finish_many(self, outcomes: Mapping[str, Sequence[Outcome]], *, owner: str, want: int,
+                    now: float, lease_until: float) -> dict[str, Progress]:
+        def work(conn: Connection) -> dict[str, Progress]:
+            done: dict[str, Progress] = {}
+            # Every transaction that locks several operations locks them in id order: two
+            # processes finishing the same operations wait for each other, never deadlock.
+            for operation_id in sorted(outcomes):
+                done[operation_id] = self._finish(conn, operation_id, outcomes[operation_id],
+                                                  owner, want - sum(len(p.claims) for p in
+                                                                    done.values()),
+                                                  now, lease_until)
+            return done
 
         return self._write(work)
+
+    def _finish(self, conn: Connection, operation_id: str, outcomes: Sequence[Outcome],
+                owner: str, want: int, now: float, lease_until: float) -> Progress:
+        op = self._lock(conn, operation_id, now)
+        if op is None:
+            return Progress((False,) * len(outcomes))
+        oks = tuple(_write_outcome(conn, outcome, now) for outcome in outcomes)
+        for outcome in (o for o, ok in zip(outcomes, oks, strict=True) if ok):
+            op.task_finished(outcome)
+        for n, indexes in by_count(op.compensable).items():
+            conn.execute(sql.UNWIND, {"b_op": operation_id, "b_n": n, "b_idx": indexes})
+        claims = _unblock(conn, op, owner, want, lease_until)
+        claims += self._claim(conn, op, owner, want - len(claims), lease_until)
+        self._flush(conn, op)
+        return Progress(oks, tuple(claims), (op.id,) if op.changed else ())
 
     def runnable_operations(self, limit: int) -> list[str]:
         # One probe per operation processing (its counter) or rolling back (an index).
@@ -232,12 +249,22 @@ class SqlRepository:
 
     def claim(self, operation_id: str, *, owner: str, want: int, now: float,
               lease_until: float) -> list[Claim]:
+        return self.claim_many([operation_id], owner=owner, want=want, now=now,
+                               lease_until=lease_until)
+
+    def claim_many(self, operation_ids: Sequence[str], *, owner: str, want: int, now: float,
+                   lease_until: float) -> list[Claim]:
         def work(conn: Connection) -> list[Claim]:
-            # SKIP LOCKED: an operation another process is writing is left for later.
-            op = self._lock(conn, operation_id, now, skip_locked=True)
-            claims = self._claim(conn, op, owner, want, lease_until) if op else []
-            if op:
-                self._flush(conn, op)
+            claims: list[Claim] = []
+            for operation_id in operation_ids:
+                if len(claims) >= want:
+                    break
+                # SKIP LOCKED: an operation another process is writing is left for later
+                # (and a claim never waits, so claiming in any order cannot deadlock).
+                op = self._lock(conn, operation_id, now, skip_locked=True)
+                if op is not None:
+                    claims += self._claim(conn, op, owner, want - len(claims), lease_until)
+                    self._flush(conn, op)
             return claims
 
         return self._write(work)
