@@ -131,7 +131,7 @@ class ScriptDriver(ResourceDriver):
             return None
         location = request.deployment_location
         masker = Masker.for_properties(_location_properties(location))
-        with RunDir() as run:
+        with RunDir(script.directory) as run:
             completed = process.run(
                 [SHELL, script.label], cwd=script.directory,
                 env=find_environment(request.instance_name, location, run),
@@ -153,7 +153,7 @@ class ScriptDriver(ResourceDriver):
             request.request_properties, _location_properties(request.deployment_location))
         if request.cancelled():
             raise ResourceDriverError(f"{script.label} cancelled", "INTERNAL_ERROR")
-        with RunDir() as run:
+        with RunDir(script.directory) as run:
             completed = process.run(
                 [SHELL, script.label], cwd=script.directory,
                 env=lifecycle_environment(request, run), timeout=timeout,

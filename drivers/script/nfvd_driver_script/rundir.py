@@ -15,11 +15,13 @@ class RunDir:
     It holds the request file, the ``keys/`` directory, the script's ``TMPDIR`` and the
     paths where the script may write its outputs, topology, failure and resource id
     (those four are not created here). Removal is unconditional: whatever the script
-    left in it goes too.
+    left in it goes too. It is made inside ``base`` (the driver directory nfvd unpacked
+    for this call) when given: nfvd removes that directory after the call, and at its next
+    start if it was killed meanwhile, so key files never outlive a crash.
     """
 
-    def __init__(self) -> None:
-        self.path = tempfile.mkdtemp(prefix="nfvd-script-")
+    def __init__(self, base: str | None = None) -> None:
+        self.path = tempfile.mkdtemp(prefix=".nfvd-run-", dir=base)
         self.tmp = os.path.join(self.path, "tmp")
         self.keys = os.path.join(self.path, "keys")
         os.mkdir(self.tmp, 0o700)

@@ -452,6 +452,8 @@ echo '{{}}' > "$NFVD_OUTPUTS_FILE"
         driver.execute_lifecycle(request)
     run_dir = record.read_text().strip()
     assert run_dir and not os.path.exists(run_dir)
+    # inside the driver directory, which nfvd removes even after a crash
+    assert os.path.dirname(run_dir) == str(driver_dir)
 
 
 def test_find_reference_found(driver: ScriptDriver, driver_dir: Path) -> None:
