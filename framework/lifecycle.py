@@ -88,7 +88,7 @@ class LifecycleTask(TaskType):
     Its postcondition holds once the call returned in this process; after a crash
     it does not (nfvd cannot tell whether the call finished), so the call is made again
     with the same request id, which drivers must treat as the same request. A driver
-    that can check the infrastructure overrides this with ``verify_lifecycle``.
+    that can check the infrastructure answers with ``verify_lifecycle``.
     """
 
     def __init__(self, driver: ResourceDriver) -> None:
@@ -117,9 +117,11 @@ class LifecycleTask(TaskType):
         return {**done, "details": result.details} if result.details else done
 
     def postcondition(self, ctx: TaskContext) -> Verdict:
-        verify = getattr(self.driver, "verify_lifecycle", None)
-        if callable(verify):
-            return Verdict(bool(verify(self._request(ctx))), "checked by the driver")
+        verified = self.driver.verify_lifecycle(self._request(ctx))
+        if verified is not None:
+            with self._lock:
+                self._returned.discard((ctx.idempotency_key, ctx.attempt))
+            return Verdict(bool(verified), "checked by the driver")
         with self._lock:
             # taken, not just read: the mark serves this one check, and a long-running
             # process must not keep one for every task it ever ran

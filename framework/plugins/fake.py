@@ -40,6 +40,7 @@ class FakeResourceDriver(ResourceDriver):
         self.ledger: dict[str, dict[str, Any]] = {}
 
     def execute_lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
+        """Create, Delete or any other lifecycle on the ledger, as the class says."""
         delay = float(_prop(request.request_properties, "fakeDelay", 0) or 0)
         if delay:
             time.sleep(delay)
@@ -68,6 +69,7 @@ class FakeResourceDriver(ResourceDriver):
                 self.ledger.pop(str(_prop(request.system_properties, "resourceName", "")), None)
 
     def find_reference(self, request: FindReferenceRequest) -> FindReferenceResult | None:
+        """The ledger's resource named ``instance_name``, or None."""
         with self._lock:
             entry = self.ledger.get(request.instance_name)
         if entry is None:

@@ -159,6 +159,17 @@ class ResourceDriver(abc.ABC):
         """The task types :meth:`plan` uses besides ``lifecycle``, by name (default: none)."""
         return {}
 
+    def verify_lifecycle(self, request: LifecycleRequest) -> bool | None:
+        """Did ``request``'s transition complete on the infrastructure?
+
+        Asked after each call of :meth:`execute_lifecycle` (False fails the task although
+        the call returned) and, when the process died during a call, before calling again:
+        True adopts the transition as done, False calls again. The default, None, means the
+        driver cannot tell: the call is made again unless it returned in this process, so
+        it must be idempotent. No side effect.
+        """
+        return None
+
     def rollback_lifecycle(self, request: LifecycleRequest) -> None:
         """Undo what :meth:`execute_lifecycle` did for ``request``; idempotent.
 
