@@ -17,6 +17,7 @@ import click
 from framework import __version__
 from framework.config import Settings, load_settings, redact_url
 from framework.errors import StartupError
+from framework.scaffold import new_driver
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,59 @@ def list_drivers(as_json: bool) -> None:
                    + "  " + row[-1])
 
 
+@drivers.command("check")
+@click.argument("name")
+@click.option("--group", help="Entry-point group, when NAME is in several.")
+def check_driver(name: str, group: str | None) -> None:
+    """Load the installed plugin NAME and check that it conforms (framework.testing).
+
+    Prints "ok" or each problem on its own line; exits 1 on a problem or a load failure.
+    """
+    from framework.plugins.registry import (
+        COORDINATE_GROUP,
+        HPA_GROUP,
+        LEGACY_HPA_GROUP,
+        RESOURCE_GROUP,
+        LegacyHpaPlugin,
+        PluginRegistry,
+    )
+    from framework.testing import check_plugin
+
+    kinds = {RESOURCE_GROUP: "resource", HPA_GROUP: "hpa", LEGACY_HPA_GROUP: "hpa",
+             COORDINATE_GROUP: "coordinate"}
+    logging.basicConfig(level=logging.CRITICAL)  # a load failure is printed below, once
+    registry = PluginRegistry.discover()
+    named = [r for r in registry.records if r.name == name]
+    records = [r for r in named if group in (None, r.group)]
+    if not records:
+        installed = ", ".join(sorted({r.name for r in registry.records})) or "none"
+        where = f" in group {group}" if group and named else ""
+        _fail(f"no plugin named {name!r} is installed{where}; installed: {installed}", 2)
+    groups = sorted({r.group for r in records})
+    if len(groups) > 1:
+        _fail(f"{name!r} is in several groups ({', '.join(groups)}): choose one with --group", 2)
+    problems = 0
+    for record in records:
+        label = f"{name} ({record.group}, {record.distribution or '-'} {record.version or '-'})"
+        if record.status != "loaded":
+            click.echo(f"{label}: failed to load: {record.error}")
+            problems += 1
+            continue
+        if record.group == RESOURCE_GROUP:
+            plugin: Any = registry.resource_driver(name)
+        else:
+            plugin = registry.hook_plugins(record.group)[name]
+            # the legacy plugin itself, so that problems name its own method
+            plugin = plugin.legacy if isinstance(plugin, LegacyHpaPlugin) else plugin
+        found = check_plugin(plugin, kinds[record.group])
+        click.echo(f"{label}: ok" if not found else f"{label}:")
+        for problem in found:
+            click.echo(f"  {problem}")
+        problems += len(found)
+    if problems:
+        sys.exit(1)
+
+
 @main.group()
 def ops() -> None:
     """Inspect and control lifecycle operations (acts on the store; servers follow)."""
@@ -238,3 +292,5 @@ def _control(name: str) -> None:
 
 for _name in ("pause", "resume", "cancel", "retry", "rollback", "fail"):
     _control(_name)
+
+main.add_command(new_driver, "new-driver")
