@@ -11,6 +11,7 @@ from framework.errors import (
     UnprocessableContent,
 )
 from framework.plugins.hookspecs import hookimpl
+from framework.plugins.hpa import cloud_extra_info, hpa_attribute, hpa_capability
 from framework.plugins.resource import (
     FAILURE_CODES,
     FindReferenceRequest,
@@ -42,5 +43,8 @@ __all__ = [
     "UnprocessableContent",
     "Verdict",
     "__version__",
+    "cloud_extra_info",
     "hookimpl",
+    "hpa_attribute",
+    "hpa_capability",
 ]

@@ -293,4 +293,33 @@ def _control(name: str) -> None:
 for _name in ("pause", "resume", "cancel", "retry", "rollback", "fail"):
     _control(_name)
 
+@main.group()
+def hpa() -> None:
+    """HPA discovery with the installed plugins."""
+
+
+@hpa.command("discover")
+@click.argument("flavors", type=click.File("r"))
+def hpa_discover(flavors: Any) -> None:
+    """Discover the HPA capabilities of the flavors in FLAVORS (a JSON file: one flavor's
+    data, or a list), offline, as POST /api/hpa/v1/discover does; prints one result per
+    flavor as JSON. Dropped results are logged, not sent to Kafka."""
+    from framework.alarms import Alarms
+    from framework.metrics import Counter
+    from framework.plugins.registry import PluginRegistry
+    from framework.runtime import discovery
+
+    try:
+        loaded = json.load(flavors)
+    except ValueError as exc:
+        _fail(f"{flavors.name}: not JSON: {exc}", 2)
+    items = loaded if isinstance(loaded, list) else [loaded]
+    if not all(isinstance(item, dict) and isinstance(item.get("flavor"), dict)
+               for item in items):
+        _fail(f"{flavors.name}: expected an object with a 'flavor' object, or a list of them", 2)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    runner = discovery(PluginRegistry.discover(), Alarms(Counter("alarms", "")))
+    _print([runner.discover(item) for item in items])
+
+
 main.add_command(new_driver, "new-driver")

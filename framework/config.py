@@ -195,6 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
             "resource driver API grows to fit it."),
     Setting("default_resource_driver", _optional_name,
             "Resource driver for requests whose deploymentLocation.type no driver declares."),
+    Setting("hpa_timeout_seconds", _as_float(0.01, 600.0),
+            "How long one HPA plugin may take for one flavor before its result is dropped."),
     Setting("log_format", _one_of("text", "json"), "`text` or `json` (one object per line)."),
     Setting("log_level", _log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL."),
     Setting("tls_cert", _optional_file, "Server certificate (PEM); enables HTTPS with tls_key."),
@@ -234,6 +236,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     driver_files_max_bytes: int = 10 * 1024 * 1024
     default_resource_driver: str | None = None
+    hpa_timeout_seconds: float = 5.0
     log_format: str = "text"
     log_level: str = "INFO"
     tls_cert: str | None = None

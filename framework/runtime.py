@@ -12,6 +12,8 @@ from framework.metrics import Labels, Registry
 from framework.plugins.registry import PluginRegistry
 
 if TYPE_CHECKING:
+    from framework.alarms import Alarms
+    from framework.discovery import Discovery
     from framework.engine import Engine
     from framework.executions import Executions
     from framework.lifecycle import Lifecycles
@@ -40,11 +42,14 @@ class Runtime:
             "nfvd_http_request_duration_seconds", "Time to answer an HTTP request.")
         self.metrics.gauge("nfvd_plugins", "Installed plugins by group and status.",
                            self._plugin_counts)
+        self.alarm_count = self.metrics.counter(
+            "nfvd_alarms_total", "Alarms raised, by kind and key (e.g. an HPA plugin dropped).")
         self.store: Store | None = None
         self.producer: EventProducer | None = None
         self.broker: EmbeddedBroker | None = None
         self.lifecycles: Lifecycles | None = None
         self.executions: Executions | None = None
+        self.discovery: Discovery | None = None
         self.relay: OutboxRelay | None = None
         self.intake: RequestIntake | None = None
 
@@ -66,6 +71,7 @@ class Runtime:
 
         Raises :class:`framework.errors.StartupError` with one clear line.
         """
+        from framework.alarms import Alarms
         from framework.messaging import EmbeddedBroker, EventProducer
         from framework.messaging.intake import RequestIntake
         from framework.messaging.relay import OutboxRelay
@@ -84,6 +90,9 @@ class Runtime:
             self.lifecycles = _lifecycles(self.settings, self.store, self.plugins,
                                           on_commit=self.relay.notify)
             self.executions = _executions(self.settings, self.lifecycles)
+            self.discovery = discovery(self.plugins, Alarms(self.alarm_count, self.store,
+                                                            self.relay.notify),
+                                       timeout=self.settings.hpa_timeout_seconds)
             remove_stale()  # driver directories of a process killed while a driver ran
             self.lifecycles.engine.start()
             self.relay.start()
@@ -116,7 +125,7 @@ class Runtime:
         if self.intake is not None:
             self.intake.stop()
             self.intake = None
-        self.executions = None
+        self.executions = self.discovery = None
         if self.lifecycles is not None:
             self.lifecycles.engine.stop()
             self.lifecycles = None
@@ -148,6 +157,14 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
                             lease_seconds=settings.engine_lease_seconds,
                             cancel_grace=settings.engine_cancel_grace_seconds)
     return Lifecycles(engine, plugins)
+
+
+def discovery(plugins: PluginRegistry, alarms: Alarms, timeout: float = 5.0) -> Discovery:
+    """HPA discovery over the loaded plugins; a dropped result raises an alarm."""
+    from framework.discovery import Discovery
+
+    return Discovery(plugins, timeout=timeout, on_drop=lambda entry: alarms.raise_alarm(
+        "hpa-plugin-dropped", str(entry["name"]), entry))
 
 
 def _executions(settings: Settings, lifecycles: Lifecycles) -> Executions:

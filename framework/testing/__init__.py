@@ -1,9 +1,9 @@
 """The kit plugin authors' tests import: conformance checks, plugins called as nfvd calls them."""
 
+from framework.discovery import HPA_MAX_BYTES, HpaReport, run_hpa_discover
+from framework.plugins.calls import run_coordinate
 from framework.plugins.fake import FakeResourceDriver
 from framework.testing.conformance import check_plugin
-from framework.testing.hooks import run_coordinate
-from framework.testing.hpa import HPA_MAX_BYTES, HpaReport, run_hpa_discover
 from framework.testing.resource import find_reference, run_lifecycle
 from framework.testing.server import AppServer, app_server
 

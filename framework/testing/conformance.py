@@ -6,13 +6,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from framework.discovery import hpa_manager, run_hpa_discover
 from framework.engine.dag import build
 from framework.engine.model import TaskSpec
 from framework.engine.task import TaskType
 from framework.lifecycle import LIFECYCLE_TYPE, lifecycle_request
+from framework.plugins.calls import describe, instance, run_coordinate
 from framework.plugins.resource import ResourceDriver
-from framework.testing.hooks import describe, instance, run_coordinate
-from framework.testing.hpa import hpa_manager, run_hpa_discover
 from framework.testing.resource import default_location, task_types
 
 #: One flavor in ONAP's input shape, small enough for any plugin's result to fit the limit.

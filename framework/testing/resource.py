@@ -25,6 +25,7 @@ from framework.lifecycle import (
     lifecycle_request,
 )
 from framework.packages import DEFAULT_LIMITS, DriverDirectory, verify
+from framework.plugins.calls import call, describe
 from framework.plugins.resource import (
     FAILURE_CODES,
     FindReferenceRequest,
@@ -33,7 +34,6 @@ from framework.plugins.resource import (
     ResourceDriver,
     ResourceDriverError,
 )
-from framework.testing.hooks import call, describe
 
 Files = Mapping[str, str | bytes]
 

@@ -7,15 +7,15 @@ import dataclasses
 import functools
 import importlib.resources
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jsonschema
 import pluggy
 
+from framework.plugins.calls import call, describe, hook_manager, instance
 from framework.plugins.hookspecs import PROJECT
-from framework.plugins.registry import LegacyHpaPlugin
-from framework.testing.hooks import call, describe, hook_manager, instance
+from framework.plugins.registry import LegacyHpaPlugin, PluginRegistry
 
 #: The most bytes the compact JSON (UTF-8) of one plugin's result for one flavor may take.
 HPA_MAX_BYTES = 1500
@@ -138,3 +138,43 @@ def run_hpa_discover(plugin: object, data: Mapping[str, Any], *,
     if problem is not None:
         return _dropped(f"{name} returned invalid data: {problem}", size)
     return HpaReport(result, "accepted", None, size)
+
+
+#: The entry-point groups whose plugins discover HPA capabilities.
+HPA_GROUPS = ("nfvd.hpa_discovery", "hpa.discovery")
+
+
+class Discovery:
+    """Runs every loaded HPA plugin for one flavor, each result judged on its own.
+
+    A plugin's result that is dropped (raised, overran ``timeout``, invalid, over
+    :data:`HPA_MAX_BYTES`) costs only that plugin's capabilities for that flavor: the others
+    are kept, and ``on_drop`` (an alarm) is called with what happened.
+    """
+
+    def __init__(self, plugins: PluginRegistry, *, timeout: float = 5.0,
+                 on_drop: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.timeout = timeout
+        self.on_drop = on_drop
+        distributions = {(record.group, record.name): record.distribution
+                         for record in plugins.records}
+        self.plugins = [(name, distributions.get((group, name)), obj)
+                        for group in HPA_GROUPS
+                        for name, obj in sorted(plugins.hook_plugins(group).items())]
+
+    def discover(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """``{"hpa-capability": [...], "plugins": [{"name", "distribution", "status",
+        "reason", "bytes"}]}`` for one flavor (``data`` in ONAP's shape)."""
+        capabilities: list[dict[str, Any]] = []
+        report = []
+        for name, distribution, plugin in self.plugins:
+            outcome = run_hpa_discover(plugin, data, timeout=self.timeout)
+            capabilities += outcome.capabilities
+            entry = {"name": name, "distribution": distribution, "status": outcome.status,
+                     "reason": outcome.reason, "bytes": outcome.bytes}
+            report.append(entry)
+            if outcome.status == "dropped" and self.on_drop is not None:
+                flavor = data.get("flavor") or {}
+                self.on_drop({**entry, "flavor": {"id": flavor.get("id"),
+                                                  "name": flavor.get("name")}})
+        return {"hpa-capability": capabilities, "plugins": report}

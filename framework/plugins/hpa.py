@@ -1,0 +1,63 @@
+"""Building A&AI hpa-capability dicts the way every HPA plugin must: stable ids, JSON values."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+#: The namespace of capability ids: uuid5 of the cloud, the flavor, the feature, the architecture.
+CAPABILITY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://nfvd.dev/hpa-capability")
+#: The units OOF understands; anything else cannot be compared by it.
+UNITS = ("KB", "MB", "GB")
+HPA_VERSION = "v1"
+
+
+def cloud_extra_info(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``viminfo.cloud_extra_info`` as a dict: {} when absent, None when it is not valid JSON."""
+    raw = (data.get("viminfo") or {}).get("cloud_extra_info")
+    if raw in (None, ""):
+        return {}
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        parsed = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return dict(parsed) if isinstance(parsed, dict) else None
+
+
+def capability_id(data: Mapping[str, Any], feature: str, architecture: str) -> str:
+    """The id of ``feature`` on ``architecture`` for the flavor of ``data``: the same on every
+    run, so a re-discovery updates A&AI in place instead of adding capabilities.
+
+    Derived from the cloud owner and region (``viminfo.cloud_owner``,
+    ``viminfo.cloud_region_id``), the flavor id, the feature and the architecture.
+    """
+    viminfo = data.get("viminfo") or {}
+    flavor = data.get("flavor") or {}
+    name = "/".join(str(part) for part in (
+        viminfo.get("cloud_owner", ""), viminfo.get("cloud_region_id", ""),
+        flavor.get("id", ""), feature, architecture))
+    return str(uuid.uuid5(CAPABILITY_NAMESPACE, name))
+
+
+def hpa_attribute(key: str, value: Any, unit: str | None = None) -> dict[str, str]:
+    """One ``hpa-feature-attributes`` entry: the value as a compact JSON string of strings."""
+    if unit is not None and unit not in UNITS:
+        raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)}")
+    body = {"value": str(value)} if unit is None else {"value": str(value), "unit": unit}
+    return {"hpa-attribute-key": key,
+            "hpa-attribute-value": json.dumps(body, separators=(",", ":"))}
+
+
+def hpa_capability(data: Mapping[str, Any], feature: str, architecture: str,
+                   attributes: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """An A&AI ``hpa-capability`` for the flavor of ``data``, with its stable id.
+
+    ``attributes`` are entries made with :func:`hpa_attribute`.
+    """
+    return {"hpa-capability-id": capability_id(data, feature, architecture),
+            "hpa-feature": feature, "hpa-version": HPA_VERSION, "architecture": architecture,
+            "hpa-feature-attributes": [dict(entry) for entry in attributes]}
