@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VENDOR = "acme"
 VENDOR_DIST = "nfvd-driver-acme"
 VENDOR_MODULE = "nfvd_driver_acme"
+HPA_DIST = "onap-device-driver-acme"
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -125,21 +126,24 @@ def base_image(root: Path, wheelhouse: Path) -> Image:
     return image
 
 
-def vendor_package(image: Image, workdir: Path) -> Path:
-    """A vendor's driver package as ``nfvd new-driver`` makes it, with the image's nfvd."""
+def vendor_package(image: Image, workdir: Path, kind: str = "resource") -> Path:
+    """A vendor's plugin package as ``nfvd new-driver`` makes it, with the image's nfvd."""
     workdir.mkdir(parents=True, exist_ok=True)
-    _run(image.nfvd, "new-driver", "--kind", "resource", "--name", VENDOR, "--dir", workdir,
+    _run(image.nfvd, "new-driver", "--kind", kind, "--name", VENDOR, "--dir", workdir,
          cwd=workdir)
-    package = workdir / VENDOR_DIST
+    package = workdir / (HPA_DIST if kind == "hpa" else VENDOR_DIST)
     assert (package / "setup.cfg").is_file(), sorted(p.name for p in workdir.iterdir())
     return package
 
 
 def derived_image(image: Image, workdir: Path, wheelhouse: Path) -> Image:
-    """The steps of ``examples/derived-image/Dockerfile``: one vendor wheel, offline, no deps."""
+    """The steps of ``examples/derived-image/Dockerfile``: vendor wheels, offline, no deps
+    (a resource driver and an HPA plugin)."""
     wheel = _build_wheel(vendor_package(image, workdir), wheelhouse)
     assert wheel.name.startswith(f"{VENDOR_MODULE}-"), wheel.name
-    image.pip_install("--no-index", "--find-links", wheelhouse, "--no-deps", VENDOR_DIST)
+    _build_wheel(vendor_package(image, workdir, "hpa"), wheelhouse)
+    image.pip_install("--no-index", "--find-links", wheelhouse, "--no-deps", VENDOR_DIST,
+                      HPA_DIST)
     return image
 
 
@@ -228,6 +232,16 @@ def test_a_vendor_wheel_on_the_released_image_is_served(
         request_id = response.json()["requestId"]
         terminal = events.terminal(request_id, timeout=30)
         assert terminal["status"] == "COMPLETE", terminal
+
+        # the vendor's HPA plugin contributes to discovery
+        flavor = {"flavor": {"id": "7", "name": "onap.acme", "vcpus": 2, "ram": 2048},
+                  "extra_specs": {"hw:acme": "enabled"}, "vimtype": "pike",
+                  "viminfo": {"cloud_owner": "owner", "cloud_region_id": "region"}}
+        found = requests.post(server.url + "/api/hpa/v1/discover", json=flavor, timeout=10)
+        assert found.status_code == 200, found.text
+        (entry,) = [p for p in found.json()["plugins"] if p["distribution"] == HPA_DIST]
+        assert entry["status"] == "accepted", entry
+        assert "acme" in {c["hpa-feature"] for c in found.json()["hpa-capability"]}
     finally:
         returncode = server.stop()  # always, and before any failure above is reported
     assert returncode == 0, server.output  # SIGTERM is a clean stop
@@ -239,7 +253,8 @@ def test_the_dockerfiles_take_the_steps_this_test_takes() -> None:
     derived = (ROOT / "examples" / "derived-image" / "Dockerfile").read_text()
 
     # every distribution of the repository is built into the base image
-    (wheel_line,) = re.findall(r"^RUN pip wheel (.+)$", base, re.MULTILINE)
+    one_line = re.sub(r"\\\n\s*", " ", base)  # continuation lines joined
+    (wheel_line,) = re.findall(r"^RUN pip wheel (.+)$", one_line, re.MULTILINE)
     built = {Path(arg).as_posix() for arg in wheel_line.split() if not arg.startswith("-")
              and arg != "/wheels"}
     packages = {"."} | {cfg.parent.relative_to(ROOT).as_posix()
