@@ -3,4 +3,5 @@
 # tests/ is deliberately not a package: pytest then puts tests/ (not the repository) on sys.path,
 # so "import framework" finds the installed package, and tox catches what the wheel lacks.
 
-pytest_plugins = ["fixtures.kafka", "fixtures.store", "fixtures.servers"]
+pytest_plugins = ["fixtures.kafka", "fixtures.store", "fixtures.servers", "fixtures.relay",
+                  "fixtures.brent"]

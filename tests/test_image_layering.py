@@ -30,7 +30,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,13 +184,6 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         return self.process.returncode
-
-
-@pytest.fixture
-def events(kafka_broker: Any) -> Iterator[ExecutionEvents]:
-    reader = ExecutionEvents(kafka_broker.bootstrap_servers)
-    yield reader
-    reader.close()
 
 
 def _plugin(plugins: list[dict[str, Any]], name: str) -> dict[str, Any]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fixtures.kafka import free_port
 from sqlalchemy import insert
 
@@ -25,28 +24,6 @@ def add_rows(store: Store, topic: str, count: int, key: str = "op-1") -> None:
              "headers": json.dumps({"source": "test"}), "created_at": time.time()}
             for i in range(count)])
         conn.commit()
-
-
-@pytest.fixture
-def producer(kafka_broker: EmbeddedBroker) -> Iterator[EventProducer]:
-    made = EventProducer(kafka_broker.bootstrap_servers)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def relays() -> Iterator[Callable[..., OutboxRelay]]:
-    started: list[OutboxRelay] = []
-
-    def start(store: Store, producer: EventProducer, **options: Any) -> OutboxRelay:
-        relay = OutboxRelay(store, producer, poll_interval=0.05, retry_interval=0.2, **options)
-        relay.start()
-        started.append(relay)
-        return relay
-
-    yield start
-    for relay in started:
-        relay.stop()
 
 
 def test_rows_are_published_in_order_then_deleted(

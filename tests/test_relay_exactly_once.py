@@ -7,7 +7,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
@@ -91,35 +90,11 @@ def seqs(messages: list[Message]) -> list[int]:
 
 
 @pytest.fixture
-def producer(kafka_broker: EmbeddedBroker) -> Iterator[EventProducer]:
-    made = EventProducer(kafka_broker.bootstrap_servers)
-    yield made
-    made.close()
-
-
-@pytest.fixture
 def dead_relay(kafka_broker: EmbeddedBroker) -> Iterator[EventProducer]:
     """The producer of a relay that published rows, then died before deleting them."""
     made = EventProducer(kafka_broker.bootstrap_servers)
     yield made
     made.close()
-
-
-@pytest.fixture
-def relays() -> Iterator[Callable[..., OutboxRelay]]:
-    started: list[OutboxRelay] = []
-
-    def start(store: Store, producer: EventProducer, **options: Any) -> OutboxRelay:
-        options = {"poll_interval": 0.05, "retry_interval": 0.2, "scan_timeout": 5.0,
-                   **options}
-        relay = OutboxRelay(store, producer, **options)
-        relay.start()
-        started.append(relay)
-        return relay
-
-    yield start
-    for relay in started:
-        relay.stop()
 
 
 def test_row_published_before_a_crash_is_not_sent_again(

@@ -6,7 +6,7 @@ import base64
 import io
 import os
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,6 @@ from fixtures.brent import EXECUTE, FIND, ExecutionEvents, execute_body, package
 from fixtures.servers import ThreadServer
 
 Serve = Callable[..., ThreadServer]
-
-
-@pytest.fixture
-def events(kafka_broker: Any) -> Iterator[ExecutionEvents]:
-    reader = ExecutionEvents(kafka_broker.bootstrap_servers)
-    yield reader
-    reader.close()
 
 
 @pytest.fixture

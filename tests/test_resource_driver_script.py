@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,13 +32,6 @@ fi
 """
 FILES = {"scripts/Create.sh": CREATE, "scripts/Install.sh": FAIL,
          "scripts/FindReference.sh": FIND_SCRIPT}
-
-
-@pytest.fixture
-def events(kafka_broker: Any) -> Iterator[ExecutionEvents]:
-    reader = ExecutionEvents(kafka_broker.bootstrap_servers)
-    yield reader
-    reader.close()
 
 
 @pytest.fixture
