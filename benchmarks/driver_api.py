@@ -37,16 +37,13 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
-from sqlalchemy import create_engine, text
+from databases import fresh_database
 
 from framework.messaging import EmbeddedBroker
 
 TOPIC = "lm_vnfc_lifecycle_execution_events"
-POSTGRES = os.environ.get("NFVD_BENCH_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _free_port() -> int:
@@ -178,22 +175,6 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] * 1000
 
 
-def _database(kind: str, folder: Path) -> tuple[str, Any]:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}", None
-    name = f"nfvd_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return POSTGRES.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -206,7 +187,7 @@ def main() -> None:
     broker = EmbeddedBroker(_free_port())
     broker.start()
     folder = Path(tempfile.mkdtemp(prefix="nfvd-bench-"))
-    url, drop = _database(args.database, folder)
+    url, drop = fresh_database(args.database, folder)
     port = _free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("NFVD_")},
            "NFVD_PORT": str(port), "NFVD_DATABASE_URL": url,

@@ -14,23 +14,19 @@ on 127.0.0.1:5432 (NFVD_BENCH_POSTGRES_URL to change), in a fresh database per r
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from databases import fresh_database
+from sqlalchemy import event
 
 from framework.engine import Engine, TaskCatalog, TaskContext, TaskSpec, TaskType
 from framework.store import open_store
 from framework.store.lcm import SqlRepository
-
-POSTGRES = os.environ.get("NFVD_BENCH_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 class Noop(TaskType):
@@ -40,24 +36,8 @@ class Noop(TaskType):
         return None
 
 
-def _database(backend: str, folder: Path) -> tuple[str, Any]:
-    if backend == "sqlite":
-        return f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:6]}.db'}", None
-    name = f"nfvd_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return POSTGRES.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def run(backend: str, size: int, workers: int, folder: Path, shape: str) -> dict[str, float]:
-    url, drop = _database(backend, folder)
+    url, drop = fresh_database(backend, folder)
     store = open_store(url)
     commits = 0
 
