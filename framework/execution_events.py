@@ -11,6 +11,7 @@ from framework.store.notices import NoticeContext, Transition
 
 #: Where the lifecycle manager listens for the progress of its requests.
 TOPIC = "lm_vnfc_lifecycle_execution_events"
+#: The version of the API's messages, in every answer and completion message.
 MESSAGE_VERSION = "1.0.0"
 
 # The runner writes "<step> raised LifecycleFailed: <CODE>: <description>".

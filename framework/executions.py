@@ -9,6 +9,7 @@ from typing import Any
 
 from framework.engine import Engine, TaskSpec
 from framework.errors import BadRequest, FrameworkError, NotFound
+from framework.execution_events import MESSAGE_VERSION
 from framework.lifecycle import PACKAGE, lifecycle_request
 from framework.packages import DEFAULT_LIMITS, DriverDirectory, decode_driver_files, verify
 from framework.plugins.registry import PluginRegistry
@@ -16,8 +17,6 @@ from framework.plugins.resource import FindReferenceRequest, ResourceDriver, Res
 
 #: The kind of the engine operations that run resource-driver executions.
 KIND = "resource.execution"
-#: The version of the API's messages, in every answer and completion message.
-MESSAGE_VERSION = "1.0.0"
 
 
 class DriverFailed(FrameworkError):
