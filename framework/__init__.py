@@ -11,7 +11,12 @@ from framework.errors import (
     UnprocessableContent,
 )
 from framework.plugins.hookspecs import hookimpl
-from framework.plugins.hpa import cloud_extra_info, hpa_attribute, hpa_capability
+from framework.plugins.hpa import (
+    cloud_extra_info,
+    hpa_attribute,
+    hpa_capability,
+    hpa_count,
+)
 from framework.plugins.resource import (
     FAILURE_CODES,
     FindReferenceRequest,
@@ -47,4 +52,5 @@ __all__ = [
     "hookimpl",
     "hpa_attribute",
     "hpa_capability",
+    "hpa_count",
 ]

@@ -28,6 +28,13 @@ def cloud_extra_info(data: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(parsed) if isinstance(parsed, dict) else None
 
 
+def hpa_count(value: object) -> str | None:
+    """``value`` as the digit string OOF compares as a number: an int, or a string of ASCII
+    digits, above 0; None for anything else (a bool, a float, ``"2.0"``, ``"1:2"``, 0...)."""
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    return text if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
 def capability_id(data: Mapping[str, Any], feature: str, architecture: str) -> str:
     """The id of ``feature`` on ``architecture`` for the flavor of ``data``: the same on every
     run, so a re-discovery updates A&AI in place instead of adding capabilities.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from framework import hookimpl, hpa_attribute, hpa_capability
+from framework import hookimpl, hpa_attribute, hpa_capability, hpa_count
 
 # OOF selects a flavor only when feature, architecture and version (v1, set by
 # hpa_capability) are spelt exactly as in its request.
@@ -30,8 +30,8 @@ def _count(flavor: Mapping[str, Any], field: str) -> str:
     if flavor.get(field) is None:
         raise ValueError(f"flavor has no {field}")
     value = flavor[field]
-    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not (text.isascii() and text.isdigit() and int(text) > 0):
+    text = hpa_count(value)
+    if text is None:
         raise ValueError(f"flavor {field} is {value!r}: not a positive integer")
     return text
 

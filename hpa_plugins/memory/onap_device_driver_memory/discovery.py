@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from framework import hookimpl, hpa_attribute, hpa_capability
+from framework import hookimpl, hpa_attribute, hpa_capability, hpa_count
 
 # OOF selects a flavor only when feature, architecture and version (v1, set by
 # hpa_capability) are spelt exactly as in its request.
@@ -39,8 +39,8 @@ def _positive(specs: Mapping[str, Any], key: str) -> str:
 
     ValueError, naming the extra spec, otherwise.
     """
-    text = str(specs[key])
-    if not (text.isascii() and text.isdigit() and int(text) > 0):
+    text = hpa_count(specs[key])
+    if text is None:
         raise ValueError(f"{key} is {specs[key]!r}: not a positive integer")
     return text
 

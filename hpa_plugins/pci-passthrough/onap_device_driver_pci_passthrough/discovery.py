@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from framework import hookimpl, hpa_attribute, hpa_capability
+from framework import hookimpl, hpa_attribute, hpa_capability, hpa_count
 
 #: Nova's flavor extra spec naming the PCI alias (and how many devices) a server gets.
 EXTRA_SPEC = "pci_passthrough:alias"
@@ -52,7 +52,7 @@ def parse(value: object) -> PciDevice:
     alias, colon, count = value.partition(":")
     if not colon:
         raise _invalid(value, "it has no ':<count>'")
-    if not (count.isascii() and count.isdigit() and int(count) > 0):
+    if hpa_count(count) is None:
         raise _invalid(value, f"the count {count!r} is not a positive integer")
     fields = alias.split("-")
     # ONAP reads fields 2 to 4 of however many there are; a sixth field would shift them

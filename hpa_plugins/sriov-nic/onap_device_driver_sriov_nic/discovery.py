@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from framework import hookimpl, hpa_attribute, hpa_capability
+from framework import hookimpl, hpa_attribute, hpa_capability, hpa_count
 
 #: The flavor extra spec that asks for an SR-IOV NIC (its name since ONAP MULTICLOUD-400).
 EXTRA_SPEC = "aggregate_instance_extra_specs:sriov_nic"
@@ -53,7 +53,7 @@ def parse(value: object) -> SriovNic:
     if not colon:
         raise _invalid(value, "it has no ':<count>'")
     # a count is digits only: "1:2" or "1,2" is a second field ONAP would silently drop
-    if not (count.isascii() and count.isdigit() and int(count) > 0):
+    if hpa_count(count) is None:
         raise _invalid(value, f"the count {count!r} is not a positive integer")
     fields = spec.split("-", 5)
     if len(fields) < 6:
