@@ -15,7 +15,12 @@ import pluggy
 
 from framework.plugins.calls import call, describe, hook_manager, instance
 from framework.plugins.hookspecs import PROJECT
-from framework.plugins.registry import LegacyHpaPlugin, PluginRegistry
+from framework.plugins.registry import (
+    HPA_GROUP,
+    LEGACY_HPA_GROUP,
+    LegacyHpaPlugin,
+    PluginRegistry,
+)
 
 #: The most bytes the compact JSON (UTF-8) of one plugin's result for one flavor may take.
 HPA_MAX_BYTES = 1500
@@ -109,16 +114,41 @@ def run_hpa_discover(plugin: object, data: Mapping[str, Any], *,
     ``specs/schemas/hpa-capability.json`` or an hpa-attribute-value that is not the compact
     JSON of ``{"value": str, "unit"?: "KB"|"MB"|"GB"}``.
     """
-    try:
-        obj = instance(plugin)
-    except Exception as exc:  # a constructor may raise anything
-        return _dropped(f"its constructor raised {describe(exc)}")
-    try:
-        manager, name = hpa_manager(obj)
-    except TypeError as exc:
-        return _dropped(f"not an HPA plugin: {exc}")
-    argument = copy.deepcopy(dict(data))
-    outcome, value = call(lambda: manager.hook.hpa_discover(data=argument), timeout)
+    return HpaCaller(plugin)(data, timeout)
+
+
+class HpaCaller:
+    """One HPA plugin as :func:`run_hpa_discover` calls it, made and registered once.
+
+    A plugin whose constructor raises, or that is no HPA plugin, gives a dropped report
+    (with that reason) for every flavor.
+    """
+
+    def __init__(self, plugin: object) -> None:
+        self._problem: str | None = None
+        self._name = "hpa_discover"
+        self._manager: pluggy.PluginManager | None = None
+        try:
+            obj = instance(plugin)
+        except Exception as exc:  # a constructor may raise anything
+            self._problem = f"its constructor raised {describe(exc)}"
+            return
+        try:
+            self._manager, self._name = hpa_manager(obj)
+        except TypeError as exc:
+            self._problem = f"not an HPA plugin: {exc}"
+
+    def __call__(self, data: Mapping[str, Any], timeout: float) -> HpaReport:
+        if self._manager is None:
+            return _dropped(self._problem or "not an HPA plugin")
+        hook = self._manager.hook
+        argument = copy.deepcopy(dict(data))
+        outcome, value = call(lambda: hook.hpa_discover(data=argument), timeout)
+        return _judge(self._name, outcome, value, timeout)
+
+
+def _judge(name: str, outcome: str, value: Any, timeout: float) -> HpaReport:
+    """The report of one call that ended with ``outcome`` (see :func:`call`)."""
     if outcome == "timeout":
         return _dropped(f"{name} did not return within {timeout:g}s")
     if outcome == "raised":
@@ -141,7 +171,7 @@ def run_hpa_discover(plugin: object, data: Mapping[str, Any], *,
 
 
 #: The entry-point groups whose plugins discover HPA capabilities.
-HPA_GROUPS = ("nfvd.hpa_discovery", "hpa.discovery")
+HPA_GROUPS = (HPA_GROUP, LEGACY_HPA_GROUP)
 
 
 class Discovery:
@@ -158,7 +188,8 @@ class Discovery:
         self.on_drop = on_drop
         distributions = {(record.group, record.name): record.distribution
                          for record in plugins.records}
-        self.plugins = [(name, distributions.get((group, name)), obj)
+        # each plugin registered with pluggy once, not once per flavor
+        self.plugins = [(name, distributions.get((group, name)), HpaCaller(obj))
                         for group in HPA_GROUPS
                         for name, obj in sorted(plugins.hook_plugins(group).items())]
 
@@ -167,8 +198,8 @@ class Discovery:
         "reason", "bytes"}]}`` for one flavor (``data`` in ONAP's shape)."""
         capabilities: list[dict[str, Any]] = []
         report = []
-        for name, distribution, plugin in self.plugins:
-            outcome = run_hpa_discover(plugin, data, timeout=self.timeout)
+        for name, distribution, caller in self.plugins:
+            outcome = caller(data, self.timeout)
             capabilities += outcome.capabilities
             entry = {"name": name, "distribution": distribution, "status": outcome.status,
                      "reason": outcome.reason, "bytes": outcome.bytes}
