@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, tuple_, union_all, update
 from sqlalchemy import bindparam as _b
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from framework.engine import dag, machine
+from framework.engine import machine
 from framework.engine.book import OperationBook, by_count
 from framework.engine.model import Direction, OperationState, OperationView, TaskState, TaskView
 from framework.engine.model import clip as _clip
@@ -19,6 +19,7 @@ from framework.engine.ports import Claim, Lease, NewOperation, Outcome, Progress
 from framework.store import lcm_sql as sql
 from framework.store.batching import GroupCommit
 from framework.store.database import Store
+from framework.store.lcm_controls import mark_compensation, retry_tasks
 from framework.store.notices import NoticeContext, Notifier, Transition
 from framework.store.tables import lcm_attachments
 from framework.store.tables import lcm_operations as O  # noqa: N811 - short names read better
@@ -189,9 +190,9 @@ class SqlRepository:
             if op is None or op.state is not expected:
                 return False
             if control == "retry":
-                _retry_tasks(conn, op)
+                retry_tasks(conn, op)
             elif control == "rollback":
-                _mark_compensation(conn, op)
+                mark_compensation(conn, op)
             op.move(target, op.error if target in (Op.FAILED, Op.CANCELLED) else None)
             op.settle()  # e.g. resumed with no task left, or nothing to compensate
             self._flush(conn, op)
@@ -360,35 +361,6 @@ def _write_outcome(conn: Connection, o: Outcome, now: float) -> bool:
         "b_result": None if o.result is None else sql.dumps(o.result),
         "b_back": o.claim.state is Task.ROLLING_BACK,
         "b_rolled_back": o.state is Task.ROLLED_BACK}).rowcount == 1
-
-
-def _retry_tasks(conn: Connection, op: OperationBook) -> None:
-    """FAILED tasks back to PENDING, or ROLLBACK_FAILED ones to claim again; attempt + 1."""
-    failed = Task.ROLLBACK_FAILED if op.direction is Direction.ROLLBACK else Task.FAILED
-    this = (T.c.operation_id == op.id, T.c.state == failed)
-    values: dict[str, Any] = {"attempt": T.c.attempt + 1, "version": T.c.version + 1}
-    if failed is Task.FAILED:
-        for name, attempt in conn.execute(select(T.c.name, T.c.attempt).where(*this)):
-            op.task_moved(name, Task.FAILED, Task.PENDING, attempt + 1)
-            op.ready += 1  # it had no dependency left when it ran
-        values.update(state=Task.PENDING, result=None, error=None, reason=None,
-                      abandoned=False, started_at=None, finished_at=None)
-    conn.execute(update(T).where(*this).values(**values))
-
-
-def _mark_compensation(conn: Connection, op: OperationBook) -> None:
-    """Set ``rdeps_left`` of the tasks to compensate (NULL for the others)."""
-    rows = conn.execute(select(T.c.state, T.c.side_effects, T.c.dependents)
-                        .where(T.c.operation_id == op.id).order_by(T.c.idx)).all()
-    counts = dag.compensation_counts([(Task(row.state), row.side_effects != "[]",
-                                       sql.loads(row.dependents)) for row in rows])
-    conn.execute(update(T).where(T.c.operation_id == op.id, T.c.rdeps_left.is_not(None))
-                 .values(rdeps_left=None))
-    if counts:
-        conn.execute(update(T).where(T.c.operation_id == op.id, T.c.idx == _b("b_i"))
-                     .values(rdeps_left=_b("b_n")),
-                     [{"b_i": index, "b_n": count} for index, count in counts.items()])
-    op.direction, op.rollback_left = Direction.ROLLBACK, len(counts)
 
 
 def _claim(operation_id: str, row: Any, state: Task, version: int, owner: str,
