@@ -13,9 +13,10 @@ from framework.engine.model import (
     Verdict,
 )
 from framework.engine.ports import Clock, Repository, SystemClock
-from framework.engine.task import LeaseLost, TaskCatalog, TaskContext, TaskType
+from framework.engine.task import ActionFailed, LeaseLost, TaskCatalog, TaskContext, TaskType
 
 __all__ = [
+    "ActionFailed",
     "SOL_STATE",
     "Clock",
     "Direction",

@@ -7,7 +7,7 @@ from typing import Any
 
 from framework.engine.model import MAX_ERROR, TaskState, Verdict, clip
 from framework.engine.ports import Claim, Outcome
-from framework.engine.task import LeaseLost, TaskCatalog, TaskContext, TaskType
+from framework.engine.task import ActionFailed, LeaseLost, TaskCatalog, TaskContext, TaskType
 
 ADOPTED = "adopted at recovery: postcondition true"
 
@@ -75,7 +75,17 @@ def run(claim: Claim, catalog: TaskCatalog, ctx: TaskContext) -> Outcome:
     except Exception as exc:  # task code may raise anything
         if ctx.cancelled and not isinstance(exc, LeaseLost):
             return Outcome(claim, TaskState.CANCELLED, error=_describe(step, exc))
-        return Outcome(claim, TaskState.FAILED, error=_describe(step, exc))
+        return Outcome(claim, TaskState.FAILED, result=_kept(exc), error=_describe(step, exc))
+
+
+def _kept(exc: Exception) -> Any:
+    """The result an :class:`ActionFailed` keeps, if it can be stored."""
+    if not isinstance(exc, ActionFailed):
+        return None
+    try:
+        return _json_result(exc.result)
+    except (TypeError, ValueError):
+        return None
 
 
 def _action(task_type: TaskType, ctx: TaskContext) -> Any:

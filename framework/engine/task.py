@@ -19,6 +19,18 @@ class LeaseLost(RuntimeError):
     """
 
 
+class ActionFailed(Exception):
+    """Raised by an action to fail its task and keep ``result`` with it (a JSON object).
+
+    For a refusal whose details matter to the operator, such as the answer of a peer that
+    said no: the task ends FAILED with this message as its error and ``result`` stored.
+    """
+
+    def __init__(self, message: str, result: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = None if result is None else dict(result)
+
+
 class TaskContext:
     """What a task's methods see: who they are, their params, and the operation's controls.
 

@@ -8,7 +8,7 @@ import pytest
 
 from engine.helpers import EngineFactory, events_of, wait_until
 from engine.ledger import Ledger
-from framework.engine import Engine, TaskSpec
+from framework.engine import ActionFailed, Engine, TaskCatalog, TaskContext, TaskSpec, TaskType
 from framework.errors import NotFound
 from framework.store import Store
 
@@ -203,3 +203,29 @@ def test_stop_finishes_the_running_tasks_and_starts_no_more(make_engine: EngineF
     with pytest.raises(RuntimeError, match="already started"):
         engine.start()
     assert make_engine().wait(op.id, DONE, timeout=20).state == "COMPLETED"
+
+
+class _Refuses(TaskType):
+    """Fails with ActionFailed, keeping the refusal; or with a result that cannot be stored."""
+
+    side_effects = False
+
+    def action(self, ctx: TaskContext) -> None:
+        if ctx.params.get("unstorable"):
+            raise ActionFailed("refused, unstorably", {"when": object()})
+        raise ActionFailed("the peer said ABORT", {"coordinationResult": "ABORT"})
+
+
+def test_an_action_failed_keeps_its_result_with_the_failed_task(
+        make_engine: EngineFactory) -> None:
+    engine = make_engine(catalog=TaskCatalog({"refuses": _Refuses()}))
+    op, _ = engine.submit("test", [TaskSpec("kept", "refuses")])
+    failed = engine.wait(op.id, DONE, timeout=20)
+    assert failed.state == "FAILED_TEMP"
+    kept = failed.task("kept")
+    assert kept.state == "FAILED" and kept.result == {"coordinationResult": "ABORT"}
+    assert kept.error == "action raised ActionFailed: the peer said ABORT"
+    op, _ = engine.submit("test", [TaskSpec("lost", "refuses", {"unstorable": True})])
+    lost = engine.wait(op.id, DONE, timeout=20).task("lost")
+    assert lost.state == "FAILED" and lost.result is None
+    assert lost.error == "action raised ActionFailed: refused, unstorably"
