@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "NFVD_"
 CONFIG_ENV = "NFVD_CONFIG"
 #: ``NFVD_*`` names that are not settings but are read by nfvd or its tools.
-RESERVED_ENV = (CONFIG_ENV, "NFVD_TEST_", "NFVD_PROP_", "NFVD_BENCH_", "NFVD_PLUGIN_")
+RESERVED_ENV = (CONFIG_ENV, "NFVD_TEST_", "NFVD_PROP_", "NFVD_BENCH_", "NFVD_PLUGIN_",
+                "NFVD_COORDINATION_SERVER_")
 AUTH_SCHEMES = ("basic", "bearer")
 #: librdkafka properties whose values are secrets.
 SECRET_KAFKA_KEYS = ("sasl.password", "ssl.key.password", "ssl.keystore.password")
@@ -90,6 +91,15 @@ def _optional_file(value: Any) -> str | None:
     path = Path(_as_str(value)).expanduser()
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
+    return str(path.resolve())
+
+
+def _optional_dir(value: Any) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    path = Path(_as_str(value)).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"no such directory: {path}")
     return str(path.resolve())
 
 
@@ -218,6 +228,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Basic auth users, user:password,... (password may be sha256:HEX).", secret=True),
     Setting("auth_tokens", _tokens,
             "Accepted bearer tokens, comma-separated (each may be sha256:HEX).", secret=True),
+    Setting("coordination_timeout_seconds", _as_float(0.1, 86400.0),
+            "How long one LCM coordination (one VNFC) may take, retries and polling included, "
+            "when the request gives no timeout."),
+    Setting("coordination_ca_file", _optional_file,
+            "CA bundle (PEM) that signed the coordination servers' certificates; default: "
+            "the system's CAs."),
+    Setting("coordination_client_certs", _optional_dir,
+            "Directory of client certificates for OAUTH2_CLIENT_CERT: NAME.pem/.crt with "
+            "the key inside or in NAME.key, picked by x5t#S256 fingerprint."),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -249,6 +268,9 @@ class Settings:
     auth: tuple[str, ...] = ()
     auth_users: dict[str, str] = dataclasses.field(default_factory=dict)
     auth_tokens: tuple[str, ...] = ()
+    coordination_timeout_seconds: float = 60.0
+    coordination_ca_file: str | None = None
+    coordination_client_certs: str | None = None
 
     def __post_init__(self) -> None:
         if not self.database_url:
