@@ -1,4 +1,4 @@
-"""Builds the connexion app that serves every spec in ``specs/``."""
+"""Builds the connexion app that serves the specs in ``specs/`` (all but the EM side's)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ from framework.web.problems import (
 from framework.web.security import Authenticator
 
 RUNTIME_KEY = "nfvd.runtime"
+#: Specs of ``specs/`` that nfvd ships but does not serve: the EM side of LCM coordination is
+#: served by ``nfvd coordination-server`` (framework.coordination.server).
+SERVED_ELSEWHERE = frozenset({"lcm-coordination.yaml"})
 
 
 @functools.cache
@@ -87,7 +90,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = AsyncApp(__name__, lifespan=lifespan)
     authenticator = Authenticator(settings)
-    for spec in load_specs().values():
+    for name, spec in load_specs().items():
+        if name in SERVED_ELSEWHERE:
+            continue
         # connexion orders mounts by the base_path argument, not by the spec's server URL; left
         # out, "/" (health, metrics) can shadow "/api/..."
         app.add_api(authenticator.apply(copy.deepcopy(spec)), base_path=_base_path(spec),
@@ -103,7 +108,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     driver_api_bytes = settings.driver_files_max_bytes * 4 // 3 + settings.max_body_bytes
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        max_bytes=settings.max_body_bytes,
-                       larger={"/api/driver/": driver_api_bytes, "/drivers/": driver_api_bytes})
+                       larger={"/api/driver/": driver_api_bytes, "/drivers/": driver_api_bytes,
+                               "/api/lcm/rolling-updates": driver_api_bytes})
     app.add_middleware(DriverPrefixMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(AccessLogMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        requests=runtime.http_requests, durations=runtime.http_duration)

@@ -16,6 +16,8 @@ import click
 
 from framework import __version__
 from framework.config import Settings, load_settings, redact_url
+from framework.coordination.commands import coordinate
+from framework.coordination.server_cli import coordination_server
 from framework.errors import StartupError
 from framework.scaffold import new_driver
 
@@ -323,3 +325,5 @@ def hpa_discover(flavors: Any) -> None:
 
 
 main.add_command(new_driver, "new-driver")
+main.add_command(coordinate)
+main.add_command(coordination_server)
