@@ -30,16 +30,22 @@ def properties(values: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 REDACTED = "****"
+#: Members whose value is a secret wherever they appear (SOL002 authentication parameters,
+#: VNFC credentials, OAuth 2.0 answers).
+SECRET_MEMBERS = frozenset({"password", "clientPassword", "clientSecret", "client_secret",
+                            "accessToken", "access_token", "privateKey"})
 
 
 def redact(value: Any) -> Any:
     """``value`` (JSON) as operators may see it: the ``privateKey`` of every ``key``
-    property and the ``value`` of every ``password`` property replaced by ``****``."""
+    property, the ``value`` of every ``password`` property and every member named in
+    :data:`SECRET_MEMBERS` replaced by ``****``."""
     if isinstance(value, list):
         return [redact(item) for item in value]
     if not isinstance(value, dict):
         return value
-    shown = {name: redact(item) for name, item in value.items()}
+    shown = {name: REDACTED if name in SECRET_MEMBERS and item is not None else redact(item)
+             for name, item in value.items()}
     secret = {"key": "privateKey", "password": "value"}.get(str(value.get("type")))
     if secret is not None and shown.get(secret) is not None:
         shown[secret] = REDACTED

@@ -13,6 +13,8 @@ from framework.plugins.registry import PluginRegistry
 
 if TYPE_CHECKING:
     from framework.alarms import Alarms
+    from framework.coordination.rolling import RollingUpdates
+    from framework.coordination.scripts import Coordinator
     from framework.discovery import Discovery
     from framework.engine import Engine
     from framework.executions import Executions
@@ -49,6 +51,7 @@ class Runtime:
         self.broker: EmbeddedBroker | None = None
         self.lifecycles: Lifecycles | None = None
         self.executions: Executions | None = None
+        self.rolling_updates: RollingUpdates | None = None
         self.discovery: Discovery | None = None
         self.relay: OutboxRelay | None = None
         self.intake: RequestIntake | None = None
@@ -90,6 +93,7 @@ class Runtime:
             self.lifecycles = _lifecycles(self.settings, self.store, self.plugins,
                                           on_commit=self.relay.notify)
             self.executions = _executions(self.settings, self.lifecycles)
+            self.rolling_updates = _rolling_updates(self.settings, self.lifecycles)
             self.discovery = discovery(self.plugins, Alarms(self.alarm_count, self.store,
                                                             self.relay.notify),
                                        timeout=self.settings.hpa_timeout_seconds)
@@ -125,7 +129,7 @@ class Runtime:
         if self.intake is not None:
             self.intake.stop()
             self.intake = None
-        self.executions = self.discovery = None
+        self.executions = self.discovery = self.rolling_updates = None
         if self.lifecycles is not None:
             self.lifecycles.engine.stop()
             self.lifecycles = None
@@ -145,6 +149,7 @@ class Runtime:
 
 def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
                 on_commit: Callable[[], None] | None = None) -> Lifecycles:
+    from framework.coordination import rolling
     from framework.engine import Engine
     from framework.execution_events import ExecutionNotifier
     from framework.executions import KIND
@@ -152,11 +157,30 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
     from framework.store.lcm import SqlRepository
 
     repository = SqlRepository(store, on_commit, notifiers={KIND: ExecutionNotifier()})
-    engine: Engine = Engine(repository, build_catalog(plugins),
+    catalog = build_catalog(plugins)
+    rolling.register(catalog, plugins, coordinator(settings, plugins))
+    engine: Engine = Engine(repository, catalog,
                             workers=settings.engine_workers,
                             lease_seconds=settings.engine_lease_seconds,
                             cancel_grace=settings.engine_cancel_grace_seconds)
     return Lifecycles(engine, plugins)
+
+
+def coordinator(settings: Settings, plugins: PluginRegistry) -> Coordinator:
+    """Runs the coordinate steps of rolling updates, with the coordination settings."""
+    from framework.coordination.scripts import CoordinationSettings, Coordinator
+
+    return Coordinator(plugins, CoordinationSettings(
+        timeout=settings.coordination_timeout_seconds, ca_file=settings.coordination_ca_file,
+        client_certs=settings.coordination_client_certs))
+
+
+def _rolling_updates(settings: Settings, lifecycles: Lifecycles) -> RollingUpdates:
+    from framework.coordination.rolling import RollingUpdates
+
+    return RollingUpdates(lifecycles.engine, lifecycles.plugins,
+                          coordinator(settings, lifecycles.plugins),
+                          max_package_bytes=settings.driver_files_max_bytes)
 
 
 def discovery(plugins: PluginRegistry, alarms: Alarms, timeout: float = 5.0) -> Discovery:

@@ -56,3 +56,12 @@ def control_operation(operationId: str, control: str) -> ConnexionResponse:
     engine = _lifecycles().engine
     operation = getattr(engine, control)(operationId)
     return json_response(redact(operation.as_dict()))
+
+
+def create_rolling_update(body: dict[str, Any]) -> ConnexionResponse:
+    """Plans the rolling update of a VNF's VNFCs and persists it as an operation."""
+    rolling = runtime_of(request.scope).rolling_updates
+    if rolling is None:
+        raise ServiceUnavailable("the lifecycle engine is not running")
+    operation, created = rolling.submit(body)
+    return json_response(redact(operation.as_dict()), status=201 if created else 200)

@@ -29,7 +29,8 @@ class FakeResourceDriver(ResourceDriver):
     (``RESOURCE_ALREADY_EXISTS`` if present), ``Delete`` removes it
     (``RESOURCE_NOT_FOUND`` if absent), any other lifecycle succeeds. Request
     properties steer it: ``fakeDelay`` (seconds to sleep) and ``fakeFailure``
-    (a failure code to raise).
+    (a failure code to raise). ``calls`` lists every call as ``(method, lifecycle name,
+    request id)``, in order.
     """
 
     infrastructure_types: tuple[str, ...] = ("Fake",)
@@ -38,9 +39,12 @@ class FakeResourceDriver(ResourceDriver):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.ledger: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str, str]] = []
 
     def execute_lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
         """Create, Delete or any other lifecycle on the ledger, as the class says."""
+        with self._lock:
+            self.calls.append(("execute", request.lifecycle_name, request.request_id))
         delay = float(_prop(request.request_properties, "fakeDelay", 0) or 0)
         if delay:
             time.sleep(delay)
@@ -64,6 +68,8 @@ class FakeResourceDriver(ResourceDriver):
 
     def rollback_lifecycle(self, request: LifecycleRequest) -> None:
         """Undoes a Create by forgetting the resource; other lifecycles left nothing behind."""
+        with self._lock:
+            self.calls.append(("rollback", request.lifecycle_name, request.request_id))
         if request.lifecycle_name == "Create":
             with self._lock:
                 self.ledger.pop(str(_prop(request.system_properties, "resourceName", "")), None)

@@ -36,13 +36,20 @@ def hpa_discover(data: dict[str, Any]) -> list[dict[str, Any]] | None:
 def coordinate_vnfc(script: str, vnfc: dict[str, Any], context: dict[str, Any]) -> Any:
     """Run the CoordinateVNF step of a rolling update for one VNFC.
 
-    Called once per VNFC, highest index first, by the rolling-update procedure.
-    The first plugin that returns something other than ``None`` wins, so a
-    script returns ``None`` for every ``script`` name that is not its own.
+    Called for each VNFC, highest ``vnfcResourceInfo`` index first: before its update with
+    the old VNF's script, after it with the new VNF's script, and with the old VNF's
+    script again when a rollback has restored it. The first plugin that returns something
+    other than ``None`` wins, so a script returns ``None`` for every ``script`` name that
+    is not its own. What it raises fails the step, with the error it gave.
 
     :param script: the coordinate script named by the update request.
-    :param vnfc: the VNFC's ``vdu_params`` entry (``old_vnfc_param``, ``new_vnfc_param``).
-    :param context: the LCM operation (``vnfInstanceId``, ``vnfLcmOpOccId``, timeout, auth).
+    :param vnfc: the VNFC's ``vdu_params`` entry (``vdu_id``, ``old_vnfc_param``,
+        ``new_vnfc_param``: ``endpoint``, ``authentication``, ``timeout``, ``inputParams``).
+    :param context: the step: ``vnfInstanceId``, ``vnfLcmOpOccId``, ``vduId``,
+        ``vnfcInstanceId``, ``side`` (``"old"`` or ``"new"``: which parameters apply),
+        ``rollback`` (true for a restored VNFC), ``LcmCoordRequest`` (the request to send
+        to a SOL002 coordination server), ``timeout`` (seconds the step may take) and
+        ``tls`` (``caFile``, ``clientCerts``: nfvd's coordination TLS settings).
     :return: the final ``LcmCoord`` as a dict; only ``coordinationResult: CONTINUE``
         lets the update go on.
     """
