@@ -6,10 +6,11 @@ virtual environment, the stand-in for the image, and then serves from it:
 
 1. base layer: the core wheel (with its ``embedded`` extra) and the example driver wheel,
    built from this repository and installed with ``--no-index --no-deps``;
-2. derived layer: a vendor package made by ``nfvd new-driver``, built into a wheel of its own
-   and installed the way the derived Dockerfile does;
-3. ``nfvd serve`` from that environment finds both as installed plugins and answers Brent's
-   execute request through the vendor's driver.
+2. derived layer: vendor packages made by ``nfvd new-driver``, each built into a wheel of its
+   own and installed the way the derived Dockerfile does;
+3. ``nfvd serve`` from that environment finds them as installed plugins, answers Brent's
+   execute request through the vendor's driver, takes the vendor's HPA capabilities into
+   discovery and coordinates a rolling update's VNFCs with the vendor's coordinate script.
 
 The image gets the core's dependencies from the index; here they come from the environment
 running the tests, so that the test needs no network. A ``.pth`` file in the new environment
@@ -48,6 +49,9 @@ VENDOR = "acme"
 VENDOR_DIST = "nfvd-driver-acme"
 VENDOR_MODULE = "nfvd_driver_acme"
 HPA_DIST = "onap-device-driver-acme"
+#: The vendor's coordinate script: its name in update requests, and its distribution.
+SCRIPT = "acme-ems"
+SCRIPT_DIST = "nfvd-driver-acme-ems"
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -125,24 +129,27 @@ def base_image(root: Path, wheelhouse: Path) -> Image:
     return image
 
 
-def vendor_package(image: Image, workdir: Path, kind: str = "resource") -> Path:
+def vendor_package(image: Image, workdir: Path, kind: str = "resource",
+                   name: str = VENDOR) -> Path:
     """A vendor's plugin package as ``nfvd new-driver`` makes it, with the image's nfvd."""
     workdir.mkdir(parents=True, exist_ok=True)
-    _run(image.nfvd, "new-driver", "--kind", kind, "--name", VENDOR, "--dir", workdir,
+    _run(image.nfvd, "new-driver", "--kind", kind, "--name", name, "--dir", workdir,
          cwd=workdir)
-    package = workdir / (HPA_DIST if kind == "hpa" else VENDOR_DIST)
+    package = workdir / (f"onap-device-driver-{name}" if kind == "hpa"
+                         else f"nfvd-driver-{name}")
     assert (package / "setup.cfg").is_file(), sorted(p.name for p in workdir.iterdir())
     return package
 
 
 def derived_image(image: Image, workdir: Path, wheelhouse: Path) -> Image:
     """The steps of ``examples/derived-image/Dockerfile``: vendor wheels, offline, no deps
-    (a resource driver and an HPA plugin)."""
+    (a resource driver, an HPA plugin and a coordinate script)."""
     wheel = _build_wheel(vendor_package(image, workdir), wheelhouse)
     assert wheel.name.startswith(f"{VENDOR_MODULE}-"), wheel.name
     _build_wheel(vendor_package(image, workdir, "hpa"), wheelhouse)
+    _build_wheel(vendor_package(image, workdir, "coordinate", SCRIPT), wheelhouse)
     image.pip_install("--no-index", "--find-links", wheelhouse, "--no-deps", VENDOR_DIST,
-                      HPA_DIST)
+                      HPA_DIST, SCRIPT_DIST)
     return image
 
 
@@ -186,6 +193,27 @@ class Server:
         return self.process.returncode
 
 
+def rolling_update() -> dict[str, Any]:
+    """Two VNFCs of one VDU, each coordinated by the vendor's script, updated by ``fake``."""
+    return {"vnfInstanceId": "vnf-1", "driver": "fake",
+            "deploymentLocation": {"name": "lab", "type": "Fake"},
+            "vnfcResourceInfo": [{"id": "vnfc-1", "vduId": "VDU1"},
+                                 {"id": "vnfc-2", "vduId": "VDU1"}],
+            "additionalParams": {"upgrade_type": "RollingUpdate",
+                                 "lcm-operation-coordinate-old-vnf": SCRIPT,
+                                 "lcm-operation-coordinate-new-vnf": SCRIPT,
+                                 "vdu_params": [{"vdu_id": "VDU1"}]}}
+
+
+def wait_operation(url: str, op_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        op: dict[str, Any] = requests.get(f"{url}/api/lcm/operations/{op_id}", timeout=5).json()
+        if op["state"] not in ("PROCESSING", "ROLLING_BACK") or time.monotonic() > deadline:
+            return op
+        time.sleep(0.1)
+
+
 def _plugin(plugins: list[dict[str, Any]], name: str) -> dict[str, Any]:
     (found,) = [p for p in plugins if p["group"] == RESOURCE_GROUP and p["name"] == name]
     return found
@@ -197,7 +225,7 @@ def test_a_vendor_wheel_on_the_released_image_is_served(
     derived_image(image, tmp_path / "vendor", tmp_path / "vendor-wheels")
 
     # what runs is the image's copy of each package, not the checkout nor the test run's
-    for module in ("framework", "nfvd_driver_script", VENDOR_MODULE):
+    for module in ("framework", "nfvd_driver_script", VENDOR_MODULE, "nfvd_driver_acme_ems"):
         assert image.where(module).is_relative_to(image.root), module
 
     listed = json.loads(image.run(image.nfvd, "drivers", "list", "--json").stdout)["plugins"]
@@ -234,6 +262,17 @@ def test_a_vendor_wheel_on_the_released_image_is_served(
         (entry,) = [p for p in found.json()["plugins"] if p["distribution"] == HPA_DIST]
         assert entry["status"] == "accepted", entry
         assert "acme" in {c["hpa-feature"] for c in found.json()["hpa-capability"]}
+
+        # the vendor's coordinate script coordinates each VNFC of a rolling update
+        update = requests.post(server.url + "/api/lcm/rolling-updates", json=rolling_update(),
+                               timeout=10)
+        assert update.status_code == 201, update.text
+        done = wait_operation(server.url, update.json()["id"])
+        assert done["state"] == "COMPLETED", done
+        coordinated = [(t["name"], t["result"]["coordinationActionName"])
+                       for t in done["tasks"] if t["type"] == "coordination:coordinate"]
+        assert coordinated == [(f"{vnfc}:coordinate-{side}", SCRIPT)
+                               for vnfc in ("vnfc-2", "vnfc-1") for side in ("old", "new")]
     finally:
         returncode = server.stop()  # always, and before any failure above is reported
     assert returncode == 0, server.output  # SIGTERM is a clean stop
