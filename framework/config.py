@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -12,6 +11,24 @@ from typing import Any
 
 import yaml
 
+from framework.config_values import (
+    as_bool,
+    as_float,
+    as_int,
+    as_str,
+    auth_schemes,
+    database_url,
+    kafka_properties,
+    log_level,
+    matching,
+    one_of,
+    optional_dir,
+    optional_file,
+    optional_name,
+    optional_url,
+    tokens,
+    users,
+)
 from framework.errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -21,151 +38,8 @@ CONFIG_ENV = "NFVD_CONFIG"
 #: ``NFVD_*`` names that are not settings but are read by nfvd or its tools.
 RESERVED_ENV = (CONFIG_ENV, "NFVD_TEST_", "NFVD_PROP_", "NFVD_BENCH_", "NFVD_PLUGIN_",
                 "NFVD_COORDINATION_SERVER_")
-AUTH_SCHEMES = ("basic", "bearer")
 #: librdkafka properties whose values are secrets.
 SECRET_KAFKA_KEYS = ("sasl.password", "ssl.key.password", "ssl.keystore.password")
-
-
-def _as_str(value: Any) -> str:
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise ValueError(f"expected a string, got {type(value).__name__}")
-    return str(value).strip()
-
-
-def _number(cast: type[int] | type[float], low: float, high: float) -> Callable[[Any], Any]:
-    kind = "an integer" if cast is int else "a number"
-
-    def show(number: float) -> str:
-        return str(int(number)) if cast is int else f"{number:g}"
-
-    def parse(value: Any) -> Any:
-        try:
-            number = cast(str(value).strip())
-        except ValueError:
-            raise ValueError(f"expected {kind}, got {value!r}") from None
-        if not low <= number <= high:
-            raise ValueError(f"expected {kind} from {show(low)} to {show(high)}, "
-                             f"got {show(number)}")
-        return number
-
-    return parse
-
-
-def _optional_name(value: Any) -> str | None:
-    text = _as_str(value).strip()
-    return text or None
-
-
-def _as_int(low: int, high: int) -> Callable[[Any], int]:
-    return _number(int, low, high)
-
-
-def _as_float(low: float, high: float) -> Callable[[Any], float]:
-    return _number(float, low, high)
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = _as_str(value).lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _one_of(*choices: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        text = _as_str(value).lower()
-        if text not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-        return text
-
-    return parse
-
-
-def _optional_file(value: Any) -> str | None:
-    if value is None or str(value).strip() == "":
-        return None
-    path = Path(_as_str(value)).expanduser()
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    return str(path.resolve())
-
-
-def _optional_dir(value: Any) -> str | None:
-    if value is None or str(value).strip() == "":
-        return None
-    path = Path(_as_str(value)).expanduser()
-    if not path.is_dir():
-        raise ValueError(f"no such directory: {path}")
-    return str(path.resolve())
-
-
-def _database_url(value: Any) -> str:
-    url = _as_str(value)
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
-        raise ValueError(
-            "expected sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB, "
-            f"got a URL with scheme {scheme or 'none'!r}"
-        )
-    return url
-
-
-def _log_level(value: Any) -> str:
-    level = _as_str(value).upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise ValueError(f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {value!r}")
-    return level
-
-
-def _auth_schemes(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list | tuple) else _as_str(value).split(",")
-    names = tuple(dict.fromkeys(_as_str(item).lower() for item in items if str(item).strip()))
-    if names in ((), ("none",)):
-        return ()
-    unknown = [name for name in names if name not in AUTH_SCHEMES]
-    if unknown:
-        raise ValueError(f"expected none or a list of {', '.join(AUTH_SCHEMES)}, got {unknown}")
-    return names
-
-
-def _users(value: Any) -> dict[str, str]:
-    """``{user: password}`` from a mapping, or ``user:password,user2:password2`` text.
-
-    A password may be given as ``sha256:<hex digest>`` so that files never hold it in clear.
-    """
-    if isinstance(value, Mapping):
-        pairs = [(str(k), _as_str(v)) for k, v in value.items()]
-    else:
-        pairs = []
-        for item in _as_str(value).split(","):
-            if not item.strip():
-                continue
-            user, sep, password = item.partition(":")
-            if not sep or not user.strip() or not password:
-                raise ValueError("expected user:password pairs separated by commas")
-            pairs.append((user.strip(), password))
-    return dict(pairs)
-
-
-def _tokens(value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list | tuple) else _as_str(value).split(",")
-    return tuple(_as_str(item) for item in items if str(item).strip())
-
-
-def _kafka_properties(value: Any) -> dict[str, str]:
-    """Extra librdkafka properties, as a mapping or as a JSON object in the environment."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"expected a JSON object: {exc.msg}") from None
-    if not isinstance(value, Mapping):
-        raise ValueError("expected a mapping of librdkafka property names to values")
-    return {str(k): str(v) for k, v in value.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,60 +57,78 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("database_url", _database_url,
+    Setting("database_url", database_url,
             "SQLAlchemy URL of the store: sqlite:///nfvd.db (default, in the working "
             "directory) or postgresql+psycopg://USER@HOST:PORT/DB for several replicas.",
             secret=True),
-    Setting("kafka_bootstrap_servers", _as_str,
+    Setting("kafka_bootstrap_servers", as_str,
             "Kafka bootstrap servers (host:port,...), or `embedded` to start the bundled "
             "Kafka-compatible broker on 127.0.0.1."),
-    Setting("kafka_embedded_port", _as_int(1, 65535),
+    Setting("kafka_embedded_port", as_int(1, 65535),
             "Port of the embedded broker on 127.0.0.1."),
-    Setting("kafka_properties", _kafka_properties,
+    Setting("kafka_properties", kafka_properties,
             "Extra librdkafka properties (JSON object), e.g. security.protocol, sasl.*.",
             secret=True),
-    Setting("host", _as_str, "Address the HTTP server binds to."),
-    Setting("port", _as_int(1, 65535), "Port the HTTP server listens on."),
-    Setting("workers", _as_int(1, 64), "Number of server worker processes."),
-    Setting("max_body_bytes", _as_int(1, 2**31),
+    Setting("host", as_str, "Address the HTTP server binds to."),
+    Setting("port", as_int(1, 65535), "Port the HTTP server listens on."),
+    Setting("workers", as_int(1, 64), "Number of server worker processes."),
+    Setting("max_body_bytes", as_int(1, 2**31),
             "Largest request body accepted; larger ones get 413 before they are parsed."),
-    Setting("driver_files_max_bytes", _as_int(1, 2**30),
+    Setting("driver_files_max_bytes", as_int(1, 2**30),
             "Largest resource package (zipped driverFiles) accepted; the body limit of the "
             "resource driver API grows to fit it."),
-    Setting("default_resource_driver", _optional_name,
+    Setting("default_resource_driver", optional_name,
             "Resource driver for requests whose deploymentLocation.type no driver declares."),
-    Setting("hpa_timeout_seconds", _as_float(0.01, 600.0),
+    Setting("hpa_timeout_seconds", as_float(0.01, 600.0),
             "How long one HPA plugin may take for one flavor before its result is dropped."),
-    Setting("log_format", _one_of("text", "json"), "`text` or `json` (one object per line)."),
-    Setting("log_level", _log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL."),
-    Setting("tls_cert", _optional_file, "Server certificate (PEM); enables HTTPS with tls_key."),
-    Setting("tls_key", _optional_file, "Private key of the server certificate (PEM)."),
-    Setting("tls_client_ca", _optional_file,
+    Setting("log_format", one_of("text", "json"), "`text` or `json` (one object per line)."),
+    Setting("log_level", log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+    Setting("tls_cert", optional_file, "Server certificate (PEM); enables HTTPS with tls_key."),
+    Setting("tls_key", optional_file, "Private key of the server certificate (PEM)."),
+    Setting("tls_client_ca", optional_file,
             "CA bundle (PEM); when set, clients must present a certificate it signed."),
-    Setting("engine_workers", _as_int(1, 256),
+    Setting("engine_workers", as_int(1, 256),
             "Lifecycle tasks run at once by each process."),
-    Setting("engine_lease_seconds", _as_float(1.0, 3600.0),
+    Setting("engine_lease_seconds", as_float(1.0, 3600.0),
             "How long a claimed task stays with its worker without a heartbeat; then "
             "another process recovers it."),
-    Setting("engine_cancel_grace_seconds", _as_float(0.0, 3600.0),
+    Setting("engine_cancel_grace_seconds", as_float(0.0, 3600.0),
             "How long a cancelled task may run on before it is abandoned."),
-    Setting("kafka_intake", _as_bool,
+    Setting("kafka_intake", as_bool,
             "Read operation requests from the nfvd_lcm_requests topic (true/false)."),
-    Setting("auth", _auth_schemes,
+    Setting("auth", auth_schemes,
             "`none` (default) or the accepted schemes: `basic`, `bearer`, `basic,bearer`."),
-    Setting("auth_users", _users,
+    Setting("auth_users", users,
             "Basic auth users, user:password,... (password may be sha256:HEX).", secret=True),
-    Setting("auth_tokens", _tokens,
+    Setting("auth_tokens", tokens,
             "Accepted bearer tokens, comma-separated (each may be sha256:HEX).", secret=True),
-    Setting("coordination_timeout_seconds", _as_float(0.1, 86400.0),
+    Setting("coordination_timeout_seconds", as_float(0.1, 86400.0),
             "How long one LCM coordination (one VNFC) may take, retries and polling included, "
             "when the request gives no timeout."),
-    Setting("coordination_ca_file", _optional_file,
+    Setting("coordination_ca_file", optional_file,
             "CA bundle (PEM) that signed the coordination servers' certificates; default: "
             "the system's CAs."),
-    Setting("coordination_client_certs", _optional_dir,
+    Setting("coordination_client_certs", optional_dir,
             "Directory of client certificates for OAUTH2_CLIENT_CERT: NAME.pem/.crt with "
             "the key inside or in NAME.key, picked by x5t#S256 fingerprint."),
+    Setting("aai_url", optional_url,
+            "A&AI base URL, e.g. https://aai.example:8443/aai (the schema version is appended); "
+            "unset: nothing is written to A&AI and an HPA registration is refused."),
+    Setting("aai_username", optional_name, "A&AI user (HTTP Basic auth); unset: no auth."),
+    Setting("aai_password", optional_name, "Password of the A&AI user.", secret=True),
+    Setting("aai_schema_version", matching(r"v[0-9]+", "a version such as v13"),
+            "A&AI schema version, the path segment after the base URL."),
+    Setting("aai_app_id", matching(r"[!-~]+", "printable ASCII without spaces"),
+            "X-FromAppId header sent on every A&AI request."),
+    Setting("aai_timeout_seconds", as_float(0.1, 600.0),
+            "Connect and read timeout of one A&AI request."),
+    Setting("aai_concurrency", as_int(1, 64),
+            "Flavors written to A&AI at once during an HPA registration."),
+    Setting("aai_ca_file", optional_file,
+            "CA bundle (PEM) that signed A&AI's certificate; default: the system's CAs."),
+    Setting("hpa_flavor_prefix", as_str,
+            "Only flavors whose name starts with it get HPA discovery when a region is "
+            "registered (ONAP's rule); the others are registered without capabilities."),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -271,6 +163,15 @@ class Settings:
     coordination_timeout_seconds: float = 60.0
     coordination_ca_file: str | None = None
     coordination_client_certs: str | None = None
+    aai_url: str | None = None
+    aai_username: str | None = None
+    aai_password: str | None = None
+    aai_schema_version: str = "v13"
+    aai_app_id: str = "nfvd"
+    aai_timeout_seconds: float = 10.0
+    aai_concurrency: int = 8
+    aai_ca_file: str | None = None
+    hpa_flavor_prefix: str = "onap."
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -292,7 +193,7 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value held here, for the log masker."""
-        found: list[str] = list(self.auth_users.values()) + list(self.auth_tokens)
+        found = [*self.auth_users.values(), *self.auth_tokens, self.aai_password or ""]
         found += [v for k, v in self.kafka_properties.items() if k in SECRET_KAFKA_KEYS]
         password = _url_password(self.database_url)
         if password:
@@ -341,6 +242,8 @@ def _check_consistency(settings: Settings) -> None:
         raise SettingsError("NFVD_AUTH_USERS: basic auth is on but no user is configured")
     if "bearer" in settings.auth and not settings.auth_tokens:
         raise SettingsError("NFVD_AUTH_TOKENS: bearer auth is on but no token is configured")
+    if settings.aai_password and not settings.aai_username:
+        raise SettingsError("NFVD_AAI_PASSWORD: a password without NFVD_AAI_USERNAME")
 
 
 def _parse(setting: Setting, value: Any, where: str) -> Any:
