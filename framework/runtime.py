@@ -16,12 +16,13 @@ if TYPE_CHECKING:
     from framework.coordination.rolling import RollingUpdates
     from framework.coordination.scripts import Coordinator
     from framework.discovery import Discovery
-    from framework.engine import Engine
+    from framework.engine import Engine, TaskCatalog
     from framework.executions import Executions
     from framework.lifecycle import Lifecycles
     from framework.messaging import EmbeddedBroker, EventProducer
     from framework.messaging.intake import RequestIntake
     from framework.messaging.relay import OutboxRelay
+    from framework.multicloud import RegionRegistry
     from framework.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Runtime:
         self.lifecycles: Lifecycles | None = None
         self.executions: Executions | None = None
         self.rolling_updates: RollingUpdates | None = None
+        self.registry: RegionRegistry | None = None
         self.discovery: Discovery | None = None
         self.relay: OutboxRelay | None = None
         self.intake: RequestIntake | None = None
@@ -91,12 +93,14 @@ class Runtime:
                                      kafka_properties=self.settings.kafka_properties)
             # every commit may have added outbox rows: publish them now, not at the next poll
             self.lifecycles = _lifecycles(self.settings, self.store, self.plugins,
-                                          on_commit=self.relay.notify)
+                                          on_commit=self.relay.notify,
+                                          discovery=lambda: self._discovery())
             self.executions = _executions(self.settings, self.lifecycles)
             self.rolling_updates = _rolling_updates(self.settings, self.lifecycles)
             self.discovery = discovery(self.plugins, Alarms(self.alarm_count, self.store,
                                                             self.relay.notify),
                                        timeout=self.settings.hpa_timeout_seconds)
+            self.registry = _registry(self.settings, self.store, self.lifecycles)
             remove_stale()  # driver directories of a process killed while a driver ran
             self.lifecycles.engine.start()
             self.relay.start()
@@ -109,6 +113,14 @@ class Runtime:
             raise
         log.info("store %s, kafka %s%s", redact_url(self.settings.database_url),
                  self.kafka_servers, " (embedded)" if self.broker else "")
+
+    def _discovery(self) -> Discovery:
+        # HPA discovery of registrations raises the same alarms as the API's
+        if self.discovery is None:
+            from framework.discovery import Discovery
+
+            return Discovery(self.plugins, timeout=self.settings.hpa_timeout_seconds)
+        return self.discovery
 
     def _take_request(self, body: dict[str, Any]) -> None:
         from framework.errors import FrameworkError
@@ -129,7 +141,7 @@ class Runtime:
         if self.intake is not None:
             self.intake.stop()
             self.intake = None
-        self.executions = self.discovery = self.rolling_updates = None
+        self.executions = self.discovery = self.rolling_updates = self.registry = None
         if self.lifecycles is not None:
             self.lifecycles.engine.stop()
             self.lifecycles = None
@@ -148,7 +160,8 @@ class Runtime:
 
 
 def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
-                on_commit: Callable[[], None] | None = None) -> Lifecycles:
+                on_commit: Callable[[], None] | None = None,
+                discovery: Callable[[], Discovery] | None = None) -> Lifecycles:
     from framework.coordination import rolling
     from framework.engine import Engine
     from framework.execution_events import ExecutionNotifier
@@ -159,11 +172,35 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
     repository = SqlRepository(store, on_commit, notifiers={KIND: ExecutionNotifier()})
     catalog = build_catalog(plugins)
     rolling.register(catalog, plugins, coordinator(settings, plugins))
+    _register_multicloud(catalog, settings, store, plugins, discovery)
     engine: Engine = Engine(repository, catalog,
                             workers=settings.engine_workers,
                             lease_seconds=settings.engine_lease_seconds,
                             cancel_grace=settings.engine_cancel_grace_seconds)
     return Lifecycles(engine, plugins)
+
+
+def _register_multicloud(catalog: TaskCatalog, settings: Settings, store: Store,
+                         plugins: PluginRegistry,
+                         discovery: Callable[[], Discovery] | None) -> None:
+    from framework.aai import AaiClient, AaiSettings
+    from framework.discovery import Discovery
+    from framework.multicloud import LIST, WRITE, ListFlavors, RegionTable, WriteFlavors
+
+    catalog.register(LIST, ListFlavors(plugins))
+    catalog.register(WRITE, WriteFlavors(
+        discovery or (lambda: Discovery(plugins, timeout=settings.hpa_timeout_seconds)),
+        lambda: AaiClient(AaiSettings.from_settings(settings)), RegionTable(store),
+        settings.aai_concurrency))
+
+
+def _registry(settings: Settings, store: Store, lifecycles: Lifecycles) -> RegionRegistry:
+    from framework.aai import AaiSettings
+    from framework.multicloud import RegionRegistry, RegionTable
+
+    return RegionRegistry(lifecycles.engine, lifecycles.plugins, RegionTable(store),
+                    AaiSettings.from_settings(settings) if settings.aai_url else None,
+                    prefix=settings.hpa_flavor_prefix, concurrency=settings.aai_concurrency)
 
 
 def coordinator(settings: Settings, plugins: PluginRegistry) -> Coordinator:

@@ -4,4 +4,4 @@
 # so "import framework" finds the installed package, and tox catches what the wheel lacks.
 
 pytest_plugins = ["fixtures.kafka", "fixtures.store", "fixtures.servers", "fixtures.relay",
-                  "fixtures.brent"]
+                  "fixtures.brent", "fixtures.aai", "fixtures.openstack"]

@@ -22,12 +22,14 @@ RESOURCE_GROUP = "nfvd.resource_drivers"
 HPA_GROUP = "nfvd.hpa_discovery"
 LEGACY_HPA_GROUP = "hpa.discovery"
 COORDINATE_GROUP = "nfvd.coordinate_scripts"
+FLAVOR_SOURCE_GROUP = "nfvd.flavor_sources"
 #: Every group nfvd reads, and the hook a plugin of that group must implement.
 GROUPS: dict[str, str | None] = {
     RESOURCE_GROUP: None,
     HPA_GROUP: "hpa_discover",
     LEGACY_HPA_GROUP: "hpa_discover",
     COORDINATE_GROUP: "coordinate_vnfc",
+    FLAVOR_SOURCE_GROUP: None,
 }
 RESOURCE_METHODS = ("execute_lifecycle", "find_reference")
 _ERROR_LIMIT = 500
@@ -91,6 +93,7 @@ class PluginRegistry:
         self.manager.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
         self.resource_drivers: dict[str, ResourceDriver] = {}
+        self.flavor_sources: dict[str, Any] = {}  # name: framework.flavor_sources.FlavorSource
 
     @classmethod
     def discover(cls, groups: tuple[str, ...] = tuple(GROUPS)) -> PluginRegistry:
@@ -131,6 +134,14 @@ class PluginRegistry:
                 raise TypeError(f"{plugin!r} is not a subclass of framework.ResourceDriver")
             self.resource_drivers[name] = plugin()
             return RESOURCE_METHODS
+        if group == FLAVOR_SOURCE_GROUP:
+            from framework.flavor_sources import FlavorSource
+
+            if not (inspect.isclass(plugin) and issubclass(plugin, FlavorSource)):
+                raise TypeError(f"{plugin!r} is not a subclass of "
+                                "framework.flavor_sources.FlavorSource")
+            self.flavor_sources[name] = plugin()
+            return ("list_flavors",)
         obj = _instantiate(plugin)
         if group == LEGACY_HPA_GROUP:
             if not callable(getattr(obj, "get_hpa_capabilities", None)):

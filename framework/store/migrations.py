@@ -80,12 +80,18 @@ def _create_attachments_and_notices(conn: Connection) -> None:
     tables.lcm_notices.create(conn)
 
 
+def _create_regions(conn: Connection) -> None:
+    # As above: copy this definition here before a later migration changes it.
+    tables.mc_regions.create(conn)
+
+
 #: Every migration, in increasing version order; versions are never reused or reordered.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the outbox table", _create_outbox),
     Migration(2, "create the lifecycle operation and task tables", _create_lcm),
     Migration(3, "create the operation attachment and notice tables",
               _create_attachments_and_notices),
+    Migration(4, "create the MultiCloud region table", _create_regions),
 )
 
 

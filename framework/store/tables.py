@@ -138,3 +138,16 @@ lcm_notices = Table(
     Column("name", String(64), primary_key=True),
     Column("created_at", Float, nullable=False),  # seconds since the epoch
 )
+
+
+#: MultiCloud regions registered into A&AI: the last registration's operation, and the ids of
+#: the flavors nfvd wrote for the region (what unregistering the region removes).
+mc_regions = Table(
+    "mc_regions",
+    metadata,
+    Column("cloud_owner", String(255), primary_key=True),
+    Column("cloud_region_id", String(255), primary_key=True),
+    Column("operation_id", String(64), nullable=False),
+    Column("flavors", Text, nullable=False),  # JSON list of flavor ids
+    Column("updated_at", Float, nullable=False),  # seconds since the epoch
+)
