@@ -11,7 +11,7 @@ from framework.engine import Engine, TaskSpec
 from framework.errors import BadRequest, FrameworkError, NotFound
 from framework.execution_events import MESSAGE_VERSION
 from framework.lifecycle import PACKAGE, lifecycle_request
-from framework.packages import DEFAULT_LIMITS, DriverDirectory, decode_driver_files, verify
+from framework.packages import DEFAULT_LIMITS, DriverDirectory, accept
 from framework.plugins.registry import PluginRegistry
 from framework.plugins.resource import FindReferenceRequest, ResourceDriver, ResourceDriverError
 
@@ -72,9 +72,7 @@ class Executions:
 
     def package(self, driver_files: str) -> bytes:
         """The zip bytes of ``driverFiles``, checked whole (BadRequest naming the member)."""
-        data = decode_driver_files(driver_files, self.limits)
-        verify(data, self.limits)
-        return data
+        return accept(driver_files, self.limits)
 
     def execute(self, body: Mapping[str, Any], driver_name: str | None = None,
                 tenant_id: str | None = None) -> dict[str, Any]:

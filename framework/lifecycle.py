@@ -12,7 +12,7 @@ from typing import Any
 from framework.engine import Engine, OperationView, TaskCatalog, TaskContext, TaskSpec, TaskType
 from framework.engine.model import Verdict
 from framework.errors import BadRequest
-from framework.packages import DEFAULT_LIMITS, DriverDirectory
+from framework.packages import stored_directory
 from framework.plugins.registry import PluginRegistry
 from framework.plugins.resource import LifecycleRequest, ResourceDriver, ResourceDriverError
 
@@ -82,10 +82,37 @@ def driver_directory(ctx: TaskContext, wanted: bool = True,
     if data is None:
         yield None
         return
-    # checked when the request was accepted; limits only loosen between versions
-    with DriverDirectory(data, dataclasses.replace(
-            DEFAULT_LIMITS, max_compressed_bytes=max(len(data), 1)), base) as directory:
+    with stored_directory(data, base) as directory:
         yield str(directory.path)
+
+
+class ReturnedHere:
+    """Marks the attempts whose action returned in this process: a postcondition that
+    cannot ask the infrastructure holds only for those (after a crash, nothing is marked).
+
+    A mark is taken, not just read: it serves one check, and a long-running process must
+    not keep one for every task it ever ran.
+    """
+
+    def __init__(self) -> None:
+        self._keys: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+
+    def add(self, ctx: TaskContext) -> None:
+        with self._lock:
+            self._keys.add((ctx.idempotency_key, ctx.attempt))
+
+    def discard(self, ctx: TaskContext) -> None:
+        with self._lock:
+            self._keys.discard((ctx.idempotency_key, ctx.attempt))
+
+    def take(self, ctx: TaskContext, what: str = "the call") -> Verdict:
+        """True, once, for an attempt marked by :meth:`add`; false with the reason else."""
+        with self._lock:
+            key = (ctx.idempotency_key, ctx.attempt)
+            done = key in self._keys
+            self._keys.discard(key)
+        return Verdict(done, "" if done else f"{what} did not return in this process")
 
 
 class LifecycleTask(TaskType):
@@ -99,8 +126,7 @@ class LifecycleTask(TaskType):
 
     def __init__(self, driver: ResourceDriver) -> None:
         self.driver = driver
-        self._returned: set[tuple[str, int]] = set()
-        self._lock = threading.Lock()
+        self._returned = ReturnedHere()
 
     def _request(self, ctx: TaskContext) -> LifecycleRequest:
         # the operation id is the request id the orchestrator tracks
@@ -117,24 +143,16 @@ class LifecycleTask(TaskType):
                     dataclasses.replace(request, driver_dir=path))
             except ResourceDriverError as exc:
                 raise LifecycleFailed(exc.failure_code, str(exc)) from exc
-        with self._lock:
-            self._returned.add((ctx.idempotency_key, ctx.attempt))
+        self._returned.add(ctx)
         done = {"outputs": result.outputs, "associatedTopology": result.associated_topology}
         return {**done, "details": result.details} if result.details else done
 
     def postcondition(self, ctx: TaskContext) -> Verdict:
         verified = self.driver.verify_lifecycle(self._request(ctx))
         if verified is not None:
-            with self._lock:
-                self._returned.discard((ctx.idempotency_key, ctx.attempt))
+            self._returned.discard(ctx)
             return Verdict(bool(verified), "checked by the driver")
-        with self._lock:
-            # taken, not just read: the mark serves this one check, and a long-running
-            # process must not keep one for every task it ever ran
-            key = (ctx.idempotency_key, ctx.attempt)
-            done = key in self._returned
-            self._returned.discard(key)
-        return Verdict(done, "" if done else "the call did not return in this process")
+        return self._returned.take(ctx)
 
     def rollback(self, ctx: TaskContext) -> None:
         if ctx.side_effects:

@@ -71,6 +71,11 @@ class RegionTable:
                                .where(self._key(owner, region))).first()
         return None if row is None else (row.operation_id, json.loads(row.flavors))
 
+    def flavors(self, owner: str, region: str) -> list[str]:
+        """The ids of the flavors nfvd wrote for the region (none when not registered)."""
+        found = self.get(owner, region)
+        return found[1] if found else []
+
     def put(self, owner: str, region: str, operation_id: str | None = None,
             flavors: Iterable[str] | None = None) -> None:
         """Creates or updates the row; a field given as None is kept (created: empty)."""
@@ -128,7 +133,7 @@ class WriteFlavors(TaskType):
         params = ctx.params
         owner, region = params["owner"], params["region"]
         listed = ctx.results[params["list"]]["flavors"]
-        before = set((self.regions.get(owner, region) or ("", []))[1])
+        before = set(self.regions.flavors(owner, region))
         ids = [str(item["flavor"]["id"]) for item in listed]
         ctx.record_side_effect({"created": sorted(set(ids) - before)})
         discovery = self.discovery()
@@ -136,9 +141,11 @@ class WriteFlavors(TaskType):
         records = [self._record(discovery, params, item, reports) for item in listed]
         client = self.aai()
         try:
-            self._each(client.put_flavor, [(owner, region, record) for record in records])
+            each(client.put_flavor, [(owner, region, record) for record in records],
+                 self.concurrency)
             stale = sorted(before - set(ids))
-            self._each(client.delete_flavor, [(owner, region, flavor) for flavor in stale])
+            each(client.delete_flavor, [(owner, region, flavor) for flavor in stale],
+                 self.concurrency)
         finally:
             client.close()
         self.regions.put(owner, region, flavors=ids)
@@ -162,9 +169,6 @@ class WriteFlavors(TaskType):
                         if entry["status"] == "dropped"]
         return aai_flavor(flavor, capabilities)
 
-    def _each(self, call: Callable[..., Any], arguments: list[tuple[Any, ...]]) -> None:
-        each(call, arguments, self.concurrency)
-
     def rollback(self, ctx: TaskContext) -> None:
         created = [flavor for effect in ctx.side_effects for flavor in effect.get("created", [])]
         if not created:
@@ -172,10 +176,11 @@ class WriteFlavors(TaskType):
         owner, region = ctx.params["owner"], ctx.params["region"]
         client = self.aai()
         try:
-            self._each(client.delete_flavor, [(owner, region, flavor) for flavor in created])
+            each(client.delete_flavor, [(owner, region, flavor) for flavor in created],
+                 self.concurrency)
         finally:
             client.close()
-        known = (self.regions.get(owner, region) or ("", []))[1]
+        known = self.regions.flavors(owner, region)
         self.regions.put(owner, region, flavors=set(known) - set(created))
 
 

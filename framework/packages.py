@@ -328,6 +328,21 @@ class DriverDirectory:
         self.remove()
 
 
+def accept(driver_files: str, limits: PackageLimits) -> bytes:
+    """The zip bytes of ``driverFiles``, checked whole before a request is accepted: every
+    member decompressed and counted, nothing written (BadRequest naming the member)."""
+    data = decode_driver_files(driver_files, limits)
+    verify(data, limits)
+    return data
+
+
+def stored_directory(data: bytes, base: Path | None = None) -> DriverDirectory:
+    """A package :func:`accept` took earlier, unpacked for one call. It was checked then, and
+    limits only loosen between versions, so its own size is the compressed limit now."""
+    return DriverDirectory(data, dataclasses.replace(
+        DEFAULT_LIMITS, max_compressed_bytes=max(len(data), 1)), base)
+
+
 _PREFIX = "nfvd-driver-"
 
 

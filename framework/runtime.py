@@ -171,7 +171,7 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
 
     repository = SqlRepository(store, on_commit, notifiers={KIND: ExecutionNotifier()})
     catalog = build_catalog(plugins)
-    rolling.register(catalog, plugins, coordinator(settings, plugins))
+    rolling.register(catalog, plugins, _coordinator(settings, plugins))
     _register_multicloud(catalog, settings, store, plugins, discovery)
     engine: Engine = Engine(repository, catalog,
                             workers=settings.engine_workers,
@@ -203,7 +203,7 @@ def _registry(settings: Settings, store: Store, lifecycles: Lifecycles) -> Regio
                     prefix=settings.hpa_flavor_prefix, concurrency=settings.aai_concurrency)
 
 
-def coordinator(settings: Settings, plugins: PluginRegistry) -> Coordinator:
+def _coordinator(settings: Settings, plugins: PluginRegistry) -> Coordinator:
     """Runs the coordinate steps of rolling updates, with the coordination settings."""
     from framework.coordination.scripts import CoordinationSettings, Coordinator
 
@@ -216,7 +216,7 @@ def _rolling_updates(settings: Settings, lifecycles: Lifecycles) -> RollingUpdat
     from framework.coordination.rolling import RollingUpdates
 
     return RollingUpdates(lifecycles.engine, lifecycles.plugins,
-                          coordinator(settings, lifecycles.plugins),
+                          timeout=settings.coordination_timeout_seconds,
                           max_package_bytes=settings.driver_files_max_bytes)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import threading
 import zipfile
 from collections.abc import Mapping
 from typing import Any
@@ -29,8 +28,14 @@ from framework.engine import (
     Verdict,
 )
 from framework.errors import BadRequest
-from framework.lifecycle import PACKAGE, LifecycleTask, lifecycle_request, properties
-from framework.packages import DEFAULT_LIMITS, decode_driver_files, verify
+from framework.lifecycle import (
+    PACKAGE,
+    LifecycleTask,
+    ReturnedHere,
+    lifecycle_request,
+    properties,
+)
+from framework.packages import DEFAULT_LIMITS, accept
 from framework.plugins.registry import PluginRegistry
 from framework.plugins.resource import LifecycleRequest, ResourceDriver
 
@@ -79,25 +84,6 @@ def refusal(script: str, lcm: Mapping[str, Any]) -> str:
             + (f": {detail}" if detail else ""))
 
 
-class _Returned:
-    """Keys of actions that returned in this process (the postcondition after a crash)."""
-
-    def __init__(self) -> None:
-        self._keys: set[tuple[str, int]] = set()
-        self._lock = threading.Lock()
-
-    def add(self, ctx: TaskContext) -> None:
-        with self._lock:
-            self._keys.add((ctx.idempotency_key, ctx.attempt))
-
-    def take(self, ctx: TaskContext) -> Verdict:
-        with self._lock:
-            key = (ctx.idempotency_key, ctx.attempt)
-            done = key in self._keys
-            self._keys.discard(key)
-        return Verdict(done, "" if done else "the coordination did not return in this process")
-
-
 class CoordinateTask(TaskType):
     """One coordinate step; its result is the final ``LcmCoord``, kept also when it stops
     the update. After a crash the step is asked again: a coordination has no side effect
@@ -107,7 +93,7 @@ class CoordinateTask(TaskType):
 
     def __init__(self, coordinator: Coordinator) -> None:
         self.coordinator = coordinator
-        self._returned = _Returned()
+        self._returned = ReturnedHere()
 
     def action(self, ctx: TaskContext) -> Mapping[str, Any]:
         params = ctx.params
@@ -120,7 +106,7 @@ class CoordinateTask(TaskType):
         return lcm
 
     def postcondition(self, ctx: TaskContext) -> Verdict:
-        return self._returned.take(ctx)
+        return self._returned.take(ctx, "the coordination")
 
 
 class VnfcUpdateTask(LifecycleTask):
@@ -160,20 +146,18 @@ def register(catalog: TaskCatalog, plugins: PluginRegistry, coordinator: Coordin
 class RollingUpdates:
     """Turns rolling-update requests into operations."""
 
-    def __init__(self, engine: Engine, plugins: PluginRegistry, coordinator: Coordinator, *,
+    def __init__(self, engine: Engine, plugins: PluginRegistry, *, timeout: float = 60.0,
                  max_package_bytes: int = DEFAULT_LIMITS.max_compressed_bytes) -> None:
         self.engine = engine
         self.plugins = plugins
-        self.coordinator = coordinator
+        self.timeout = timeout  # of a coordinate step whose VNFC parameters give none
         self.limits = dataclasses.replace(DEFAULT_LIMITS, max_compressed_bytes=max_package_bytes)
 
     def package(self, body: Mapping[str, Any]) -> bytes | None:
         """The request's VNF package (``driverFiles``), checked whole; None without one."""
         if not body.get("driverFiles"):
             return None
-        data = decode_driver_files(body["driverFiles"], self.limits)
-        verify(data, self.limits)
-        return data
+        return accept(body["driverFiles"], self.limits)
 
     def plan(self, body: Mapping[str, Any], package: bytes | None = None) -> list[TaskSpec]:
         """The chain of steps, highest VNFC index first; BadRequest naming the field."""
@@ -218,7 +202,7 @@ class RollingUpdates:
 
         def timeout(side: str) -> float:
             param = side_param(entry, {"side": side})
-            return float(param.get("timeout") or self.coordinator.settings.timeout) + STEP_MARGIN
+            return float(param.get("timeout") or self.timeout) + STEP_MARGIN
 
         old, new = f"{vnfc_id}:coordinate-old", f"{vnfc_id}:coordinate-new"
         return [

@@ -17,7 +17,6 @@ import posixpath
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from framework import hookimpl
 from framework.coordination.client import ClientTls, coordinate
 from framework.lifecycle import REDACTED, SECRET_MEMBERS
-from framework.packages import DEFAULT_LIMITS, DriverDirectory
+from framework.packages import stored_directory
 from framework.plugins.calls import call, describe
 from framework.plugins.registry import COORDINATE_GROUP, PluginRegistry
 
@@ -165,9 +164,7 @@ class Coordinator:
         stdin = {**side_param(vnfc, context), "LcmCoordRequest": context["LcmCoordRequest"],
                  "vduId": context.get("vduId"), "vnfcInstanceId": context.get("vnfcInstanceId"),
                  "side": context.get("side"), "rollback": context.get("rollback", False)}
-        base = self.work_dir or Path(tempfile.gettempdir())
-        limits = dataclasses.replace(DEFAULT_LIMITS, max_compressed_bytes=max(len(package), 1))
-        with DriverDirectory(package, limits, base) as directory:
+        with stored_directory(package, self.work_dir) as directory:
             path = directory.path / member
             if not path.is_file():
                 raise ScriptFailed(f"coordinate script {script!r} is not a file of the VNF "
