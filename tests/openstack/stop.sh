@@ -7,7 +7,9 @@
 # setup.sh records, for each service, its pid (also its process-group id: it runs in its own
 # session) and a marker from its command line. A pid is signalled only while it is alive and its
 # command line still shows the marker, so a pid the kernel has since reused is left alone. The
-# whole group gets SIGTERM, then SIGKILL after 20 s if any member is still there.
+# whole group gets the signals recorded in run/NAME.signals in turn (SIGTERM when there is no such
+# record; heat-all has "INT TERM"), each followed by up to 20 s for the group to end, and SIGKILL
+# last if any member is still there.
 set -uo pipefail
 
 STATE="${NFVD_OS_STATE_DIR:-/tmp/nfvd-openstack}"
@@ -38,33 +40,43 @@ settle() {
     ! group_lives "$1"
 }
 
+forget() { rm -f "$RUN/$1.pid" "$RUN/$1.marker" "$RUN/$1.signals"; }
+
 stop_service() {
-    local name=$1 pid marker
+    local name=$1 pid marker signals signal
     pid=$(cat "$RUN/$name.pid" 2>/dev/null)
     marker=$(cat "$RUN/$name.marker" 2>/dev/null)
+    signals=$(cat "$RUN/$name.signals" 2>/dev/null) || signals=TERM
     if [ -z "$pid" ] || [ -z "$marker" ]; then
         say "$name: incomplete record in $RUN; nothing signalled"
-        rm -f "$RUN/$name.pid" "$RUN/$name.marker"
+        forget "$name"
         return 0
     fi
     if ! kill -0 "$pid" 2>/dev/null; then
         say "$name: not running"
-        rm -f "$RUN/$name.pid" "$RUN/$name.marker"
+        forget "$name"
         return 0
     fi
     if ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$marker"; then
         say "$name: pid $pid now belongs to another program; left alone"
-        rm -f "$RUN/$name.pid" "$RUN/$name.marker"
+        forget "$name"
         return 0
     fi
-    say "$name: SIGTERM to process group $pid"
-    kill -TERM -- "-$pid" 2>/dev/null
-    if ! settle "$pid" 20; then
-        say "$name: still running after 20 s: SIGKILL to process group $pid"
-        kill -KILL -- "-$pid" 2>/dev/null
-        settle "$pid" 5 || { say "$name: process group $pid survives SIGKILL"; return 1; }
-    fi
-    rm -f "$RUN/$name.pid" "$RUN/$name.marker"
+    for signal in $signals; do
+        case "$signal" in INT | TERM | HUP | QUIT) ;; *) signal=TERM ;; esac
+        say "$name: SIG$signal to process group $pid"
+        kill -s "$signal" -- "-$pid" 2>/dev/null
+        if settle "$pid" 20; then
+            forget "$name"
+            say "$name: stopped"
+            return 0
+        fi
+        say "$name: still running after 20 s"
+    done
+    say "$name: SIGKILL to process group $pid"
+    kill -KILL -- "-$pid" 2>/dev/null
+    settle "$pid" 5 || { say "$name: process group $pid survives SIGKILL"; return 1; }
+    forget "$name"
     say "$name: stopped"
 }
 
