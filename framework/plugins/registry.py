@@ -23,6 +23,7 @@ HPA_GROUP = "nfvd.hpa_discovery"
 LEGACY_HPA_GROUP = "hpa.discovery"
 COORDINATE_GROUP = "nfvd.coordinate_scripts"
 FLAVOR_SOURCE_GROUP = "nfvd.flavor_sources"
+WORKLOAD_TYPE_GROUP = "nfvd.workload_types"
 #: Every group nfvd reads, and the hook a plugin of that group must implement.
 GROUPS: dict[str, str | None] = {
     RESOURCE_GROUP: None,
@@ -30,6 +31,7 @@ GROUPS: dict[str, str | None] = {
     LEGACY_HPA_GROUP: "hpa_discover",
     COORDINATE_GROUP: "coordinate_vnfc",
     FLAVOR_SOURCE_GROUP: None,
+    WORKLOAD_TYPE_GROUP: None,
 }
 RESOURCE_METHODS = ("execute_lifecycle", "find_reference")
 _ERROR_LIMIT = 500
@@ -94,6 +96,7 @@ class PluginRegistry:
         self.records: list[PluginRecord] = []
         self.resource_drivers: dict[str, ResourceDriver] = {}
         self.flavor_sources: dict[str, Any] = {}  # name: framework.flavor_sources.FlavorSource
+        self.workload_types: dict[str, Any] = {}  # template type: framework.workloads.WorkloadType
 
     @classmethod
     def discover(cls, groups: tuple[str, ...] = tuple(GROUPS)) -> PluginRegistry:
@@ -142,6 +145,16 @@ class PluginRegistry:
                                 "framework.flavor_sources.FlavorSource")
             self.flavor_sources[name] = plugin()
             return ("list_flavors",)
+        if group == WORKLOAD_TYPE_GROUP:
+            from framework.workloads import WorkloadType
+
+            if not (inspect.isclass(plugin) and issubclass(plugin, WorkloadType)):
+                raise TypeError(f"{plugin!r} is not a subclass of "
+                                "framework.workloads.WorkloadType")
+            if name.lower() in self.workload_types:
+                raise ValueError(f"another plugin already provides workload type {name!r}")
+            self.workload_types[name.lower()] = plugin()
+            return ("create", "show", "find", "delete", "inventory")
         obj = _instantiate(plugin)
         if group == LEGACY_HPA_GROUP:
             if not callable(getattr(obj, "get_hpa_capabilities", None)):
