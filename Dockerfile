@@ -21,7 +21,7 @@ COPY . .
 # --no-deps: only nfvd's own distributions become wheels here; their dependencies come from the
 # index when the final stage installs them, so the image resolves them once, in one place.
 # A new package under drivers/ or hpa_plugins/ is added to this line.
-RUN pip wheel --no-deps --wheel-dir /wheels . ./drivers/script \
+RUN pip wheel --no-deps --wheel-dir /wheels . ./drivers/script ./drivers/openstack \
         ./hpa_plugins/basic ./hpa_plugins/cpu ./hpa_plugins/memory \
         ./hpa_plugins/ovsdpdk ./hpa_plugins/pci-passthrough ./hpa_plugins/sriov-nic
 

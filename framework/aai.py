@@ -29,7 +29,7 @@ from framework.coordination.errors import scrub, snippet, transport_reason
 if TYPE_CHECKING:
     from framework.config import Settings
 
-__all__ = ["AaiClient", "AaiError", "AaiSettings", "aai_flavor", "merge_flavor"]
+__all__ = ["AaiClient", "AaiError", "Answer", "AaiSettings", "aai_flavor", "merge_flavor"]
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def _error_text(body: bytes) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Answer:
+class Answer:
     """An HTTP answer, its body read whole."""
 
     status: int
@@ -244,20 +244,20 @@ class AaiClient:
     def region_exists(self, owner: str, region: str) -> bool:
         """Whether A&AI has the cloud region (flavors can only be written under one)."""
         path = self.region_path(owner, region)
-        answer = self._send("GET", path, {"depth": "0"})
+        answer = self.send("GET", path, {"depth": "0"})
         if answer.status in (200, 404):
             return answer.status == 200
-        raise self._error("GET", path, answer)
+        raise self.error("GET", path, answer)
 
     def get_flavor(self, owner: str, region: str, flavor_id: str, depth_all: bool = True
                    ) -> dict[str, Any] | None:
         """The flavor (with its capabilities when ``depth_all``), or None when A&AI has none."""
         path = self.flavor_path(owner, region, flavor_id)
-        answer = self._send("GET", path, {"depth": "all"} if depth_all else None)
+        answer = self.send("GET", path, {"depth": "all"} if depth_all else None)
         if answer.status == 404:
             return None
         if answer.status != 200:
-            raise self._error("GET", path, answer)
+            raise self.error("GET", path, answer)
         return answer.json(f"GET {self._url(path)}")
 
     def put_flavor(self, owner: str, region: str, flavor: Mapping[str, Any]) -> dict[str, Any]:
@@ -272,16 +272,16 @@ class AaiClient:
         if not flavor_id:
             raise AaiError("put_flavor: the flavor has no flavor-id")
         path = self.flavor_path(owner, region, flavor_id)
-        for attempt in self._attempts():
+        for attempt in self.attempts():
             body = merge_flavor(self.get_flavor(owner, region, flavor_id), flavor)
-            answer = self._send("PUT", path, body=body)
+            answer = self.send("PUT", path, body=body)
             if answer.status in (200, 201, 204):
                 log.debug("A&AI flavor %s/%s/%s written", owner, region, flavor_id)
                 return body
             if answer.status not in CONFLICTS or attempt == self.settings.retries:
                 hint = (f" (is cloud region {owner}/{region} in A&AI?)"
                         if answer.status == 404 else "")
-                raise self._error("PUT", path, answer, hint)
+                raise self.error("PUT", path, answer, hint)
             log.info("A&AI flavor %s/%s/%s changed meanwhile (%d); reading it again",
                      owner, region, flavor_id, answer.status)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -294,7 +294,7 @@ class AaiClient:
         """
         path = self.flavor_path(owner, region, flavor_id)
         found = False
-        for attempt in self._attempts():
+        for attempt in self.attempts():
             current = self.get_flavor(owner, region, flavor_id)
             if current is None:
                 return found
@@ -317,29 +317,31 @@ class AaiClient:
 
     def _delete(self, path: str, item: Mapping[str, Any], attempt: int) -> int | None:
         """DELETEs ``item`` at ``path``; the status of a conflict to retry, else None."""
-        answer = self._send("DELETE", path, {RV: str(item.get(RV, ""))})
+        answer = self.send("DELETE", path, {RV: str(item.get(RV, ""))})
         if answer.status in (200, 204, 404):
             return None
         if answer.status in CONFLICTS and attempt < self.settings.retries:
             return answer.status
-        raise self._error("DELETE", path, answer)
+        raise self.error("DELETE", path, answer)
 
-    def _attempts(self) -> Iterator[int]:
+    def attempts(self) -> Iterator[int]:
+        """Attempt numbers 0 to ``settings.retries``: the first try, then each retry."""
         return iter(range(self.settings.retries + 1))
 
     def _url(self, path: str) -> str:
         return self.base + path
 
-    def _error(self, method: str, path: str, answer: _Answer, hint: str = "") -> AaiError:
+    def error(self, method: str, path: str, answer: Answer, hint: str = "") -> AaiError:
+        """The error for an unwanted answer: what A&AI said about it, never a secret."""
         said = _error_text(answer.body)
         message = (f"{method} {self._url(path)}: HTTP {answer.status} {answer.reason}".rstrip()
                    + (f": {said}" if said else "") + hint)
         return AaiError(scrub(message, self._secrets), status=answer.status)
 
-    def _send(self, method: str, path: str, params: Mapping[str, str] | None = None,
-              body: Mapping[str, Any] | None = None) -> _Answer:
+    def send(self, method: str, path: str, params: Mapping[str, str] | None = None,
+             body: Mapping[str, Any] | None = None) -> Answer:
         """One request, sent again after a 5xx or a failed connection; the last answer."""
-        for attempt in self._attempts():
+        for attempt in self.attempts():
             last = attempt == self.settings.retries
             try:
                 answer = self._request(method, path, params, body)
@@ -356,7 +358,7 @@ class AaiClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _request(self, method: str, path: str, params: Mapping[str, str] | None,
-                 body: Mapping[str, Any] | None) -> _Answer:
+                 body: Mapping[str, Any] | None) -> Answer:
         url = self._url(path)
         headers = {"X-FromAppId": self.settings.app_id, "X-TransactionId": str(uuid.uuid4()),
                    "Accept": "application/json", "Content-Type": "application/json"}
@@ -371,7 +373,7 @@ class AaiClient:
         except OSError as exc:  # requests' errors, and an unreadable CA file
             reason = scrub(transport_reason(exc), self._secrets)
             raise _Unreachable(f"{method} {url}: {reason}") from None
-        return _Answer(response.status_code, response.reason or "", content)
+        return Answer(response.status_code, response.reason or "", content)
 
     @staticmethod
     def _read(response: requests.Response, what: str) -> bytes:

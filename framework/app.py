@@ -56,6 +56,35 @@ def _base_path(spec: dict[str, Any]) -> str:
     return str(servers[0]["url"]).rstrip("/")
 
 
+def served_specs() -> dict[str, dict[str, Any]]:
+    """The specs the app serves, by base path: specs that share one are served as one API.
+
+    Two mounts at the same path would shadow each other, so their paths and components are
+    merged; a path or a component defined differently by two specs is a packaging error.
+    """
+    served: dict[str, dict[str, Any]] = {}
+    for name, spec in load_specs().items():
+        if name in SERVED_ELSEWHERE:
+            continue
+        base = _base_path(spec)
+        if base not in served:
+            served[base] = copy.deepcopy(spec)
+            continue
+        merged = served[base]
+        for path, item in spec.get("paths", {}).items():
+            if path in merged.setdefault("paths", {}):
+                raise ValueError(f"{name}: path {base}{path} is also defined by another spec")
+            merged["paths"][path] = item
+        for section, entries in spec.get("components", {}).items():
+            known = merged.setdefault("components", {}).setdefault(section, {})
+            for key, value in entries.items():
+                if key in known and known[key] != value:
+                    raise ValueError(f"{name}: components.{section}.{key} differs from the "
+                                     f"one of another spec served at {base}")
+                known[key] = value
+    return served
+
+
 class _RuntimeMiddleware:
     """Puts the runtime in every request's scope, where handlers find it."""
 
@@ -90,9 +119,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = AsyncApp(__name__, lifespan=lifespan)
     authenticator = Authenticator(settings)
-    for name, spec in load_specs().items():
-        if name in SERVED_ELSEWHERE:
-            continue
+    for spec in served_specs().values():
         # connexion orders mounts by the base_path argument, not by the spec's server URL; left
         # out, "/" (health, metrics) can shadow "/api/..."
         app.add_api(authenticator.apply(copy.deepcopy(spec)), base_path=_base_path(spec),

@@ -129,6 +129,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hpa_flavor_prefix", as_str,
             "Only flavors whose name starts with it get HPA discovery when a region is "
             "registered (ONAP's rule); the others are registered without capabilities."),
+    Setting("cloud_regions_file", optional_file,
+            "YAML file of the cloud regions the infra_workload API drives (Keystone URL, "
+            "credentials, default project); see docs/infra-workload.md. Keep it private: it "
+            "holds passwords."),
+    Setting("workload_accept_seconds", as_float(1.0, 3600.0),
+            "How long an infra_workload create waits for the cloud to accept the workload "
+            "before answering 504 (the create goes on)."),
+    Setting("workload_delete_wait_seconds", as_float(0.0, 600.0),
+            "How long an infra_workload DELETE waits for the workload to be gone before "
+            "answering 202 instead of 204."),
+    Setting("workload_poll_seconds", as_float(0.05, 60.0),
+            "Interval between two reads of a workload's status while nfvd follows it."),
+    Setting("workload_timeout_seconds", as_float(1.0, 86400.0),
+            "How long nfvd follows a workload's create or delete before failing the step."),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -172,6 +186,11 @@ class Settings:
     aai_concurrency: int = 8
     aai_ca_file: str | None = None
     hpa_flavor_prefix: str = "onap."
+    cloud_regions_file: str | None = None
+    workload_accept_seconds: float = 60.0
+    workload_delete_wait_seconds: float = 5.0
+    workload_poll_seconds: float = 1.0
+    workload_timeout_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         if not self.database_url:

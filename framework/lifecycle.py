@@ -7,7 +7,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framework.engine import Engine, OperationView, TaskCatalog, TaskContext, TaskSpec, TaskType
 from framework.engine.model import Verdict
@@ -15,6 +15,9 @@ from framework.errors import BadRequest
 from framework.packages import stored_directory
 from framework.plugins.registry import PluginRegistry
 from framework.plugins.resource import LifecycleRequest, ResourceDriver, ResourceDriverError
+
+if TYPE_CHECKING:
+    from framework.workload_tasks import WorkloadContext
 
 LIFECYCLE_KIND = "resource.lifecycle"
 #: The task type every driver has: one call of ``execute_lifecycle``.
@@ -177,6 +180,8 @@ class Lifecycles:
     def __init__(self, engine: Engine, plugins: PluginRegistry) -> None:
         self.engine = engine
         self.plugins = plugins
+        #: what the infra_workload task types share (set by the runtime that registers them)
+        self.workload_context: WorkloadContext | None = None
 
     def plan(self, body: Mapping[str, Any]) -> list[TaskSpec]:
         """The driver's plan for ``body``, with task types named in the catalog."""

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from framework.discovery import Discovery
     from framework.engine import Engine, TaskCatalog
     from framework.executions import Executions
+    from framework.infra_workload import InfraWorkloads
     from framework.lifecycle import Lifecycles
     from framework.messaging import EmbeddedBroker, EventProducer
     from framework.messaging.intake import RequestIntake
     from framework.messaging.relay import OutboxRelay
     from framework.multicloud import RegionRegistry
     from framework.store import Store
+    from framework.workload_tasks import WorkloadContext
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class Runtime:
         self.executions: Executions | None = None
         self.rolling_updates: RollingUpdates | None = None
         self.registry: RegionRegistry | None = None
+        self.workloads: InfraWorkloads | None = None
         self.discovery: Discovery | None = None
         self.relay: OutboxRelay | None = None
         self.intake: RequestIntake | None = None
@@ -101,6 +104,8 @@ class Runtime:
                                                             self.relay.notify),
                                        timeout=self.settings.hpa_timeout_seconds)
             self.registry = _registry(self.settings, self.store, self.lifecycles)
+            self.workloads = _workloads(self.settings, self.lifecycles,
+                                        self.lifecycles.workload_context)
             remove_stale()  # driver directories of a process killed while a driver ran
             self.lifecycles.engine.start()
             self.relay.start()
@@ -142,6 +147,7 @@ class Runtime:
             self.intake.stop()
             self.intake = None
         self.executions = self.discovery = self.rolling_updates = self.registry = None
+        self.workloads = None
         if self.lifecycles is not None:
             self.lifecycles.engine.stop()
             self.lifecycles = None
@@ -173,11 +179,57 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
     catalog = build_catalog(plugins)
     rolling.register(catalog, plugins, _coordinator(settings, plugins))
     _register_multicloud(catalog, settings, store, plugins, discovery)
+    workload_context = _register_workloads(catalog, settings, store, plugins)
     engine: Engine = Engine(repository, catalog,
                             workers=settings.engine_workers,
                             lease_seconds=settings.engine_lease_seconds,
                             cancel_grace=settings.engine_cancel_grace_seconds)
-    return Lifecycles(engine, plugins)
+    lifecycles = Lifecycles(engine, plugins)
+    lifecycles.workload_context = workload_context
+    return lifecycles
+
+
+def _register_workloads(catalog: TaskCatalog, settings: Settings, store: Store,
+                        plugins: PluginRegistry) -> WorkloadContext:
+    """The infra_workload task types, over the cloud regions of the settings."""
+    from framework.aai import AaiClient, AaiSettings
+    from framework.cloud_regions import load_cloud_regions
+    from framework.workload_tasks import (
+        AAI_UPDATE,
+        CREATE,
+        DELETE,
+        FOLLOW,
+        CreateWorkload,
+        DeleteWorkload,
+        FollowWorkload,
+        UpdateAai,
+        WorkloadContext,
+        WorkloadTable,
+    )
+
+    def aai() -> AaiClient | None:
+        return AaiClient(AaiSettings.from_settings(settings)) if settings.aai_url else None
+
+    context = WorkloadContext(plugins.workload_types,
+                              load_cloud_regions(settings.cloud_regions_file),
+                              WorkloadTable(store), aai,
+                              poll_seconds=settings.workload_poll_seconds,
+                              timeout_seconds=settings.workload_timeout_seconds)
+    catalog.register(CREATE, CreateWorkload(context))
+    catalog.register(FOLLOW, FollowWorkload(context))
+    catalog.register(AAI_UPDATE, UpdateAai(context))
+    catalog.register(DELETE, DeleteWorkload(context))
+    return context
+
+
+def _workloads(settings: Settings, lifecycles: Lifecycles,
+               context: WorkloadContext | None) -> InfraWorkloads:
+    from framework.infra_workload import InfraWorkloads
+
+    assert context is not None  # noqa: S101 - _lifecycles made it
+    return InfraWorkloads(lifecycles.engine, context,
+                          accept_seconds=settings.workload_accept_seconds,
+                          delete_wait_seconds=settings.workload_delete_wait_seconds)
 
 
 def _register_multicloud(catalog: TaskCatalog, settings: Settings, store: Store,

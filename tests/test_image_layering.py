@@ -119,10 +119,12 @@ def base_image(root: Path, wheelhouse: Path) -> Image:
     """The steps of ``Dockerfile``: wheels of the core and the example drivers, installed."""
     _build_wheel(ROOT, wheelhouse)
     _build_wheel(ROOT / "drivers" / "script", wheelhouse)
+    _build_wheel(ROOT / "drivers" / "openstack", wheelhouse)
     _run(sys.executable, "-m", "venv", root, cwd=wheelhouse)
     image = Image(root)
     image.pip_install("--no-index", "--find-links", wheelhouse, "--no-deps",
-                      "nfv-driver-framework[embedded]", "nfvd-driver-script")
+                      "nfv-driver-framework[embedded]", "nfvd-driver-script",
+                      "nfvd-driver-openstack")
     outer = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     (image.site_packages() / "_dependencies_of_the_test_run.pth").write_text(
         f"import sys; sys.path.extend({outer!r})\n")

@@ -85,6 +85,11 @@ def _create_regions(conn: Connection) -> None:
     tables.mc_regions.create(conn)
 
 
+def _create_workloads(conn: Connection) -> None:
+    # As above: copy this definition here before a later migration changes it.
+    tables.mc_workloads.create(conn)
+
+
 #: Every migration, in increasing version order; versions are never reused or reordered.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the outbox table", _create_outbox),
@@ -92,6 +97,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "create the operation attachment and notice tables",
               _create_attachments_and_notices),
     Migration(4, "create the MultiCloud region table", _create_regions),
+    Migration(5, "create the MultiCloud workload table", _create_workloads),
 )
 
 

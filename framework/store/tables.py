@@ -151,3 +151,25 @@ mc_regions = Table(
     Column("flavors", Text, nullable=False),  # JSON list of flavor ids
     Column("updated_at", Float, nullable=False),  # seconds since the epoch
 )
+
+
+#: Workloads of the infra_workload API: where each lives, the engine operations that created,
+#: updated (A&AI) and deleted it, and the A&AI vservers its update wrote.
+mc_workloads = Table(
+    "mc_workloads",
+    metadata,
+    Column("cloud_owner", String(255), primary_key=True),
+    Column("cloud_region_id", String(255), primary_key=True),
+    Column("workload_id", String(255), primary_key=True),
+    Column("name", String(255), nullable=False, index=True),
+    Column("template_type", String(64), nullable=False),
+    Column("project", String(255), nullable=False),  # the Project header; "" for the default
+    Column("create_operation", String(64), nullable=False),
+    Column("operation_id", String(64), nullable=False),  # the latest operation on it
+    Column("operation_kind", String(64), nullable=False),
+    Column("generic_vnf_id", String(255), nullable=True),
+    Column("vf_module_id", String(255), nullable=True),
+    Column("aai", Text, nullable=False),  # JSON: {"tenant": id, "vservers": [ids]} written
+    Column("deleted", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),  # seconds since the epoch
+)
