@@ -99,11 +99,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     import uvicorn
 
     from framework.app import create_app
+    from framework.cloud_regions import load_cloud_regions
     from framework.logs import configure_logging
     from framework.plugins.registry import PluginRegistry
     from framework.store import open_store
 
     settings = _settings(ctx, host=host, port=port, workers=workers)
+    try:  # read again by every worker; checked here so that a mistake stops the start at once
+        load_cloud_regions(settings.cloud_regions_file)
+    except StartupError as exc:
+        _fail(str(exc), 2)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again under the
     # handler it found: make that a normal exit, so the broker is stopped and the status is 0
     for stop_signal in (signal.SIGTERM, signal.SIGINT):

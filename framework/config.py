@@ -210,9 +210,21 @@ class Settings:
         """A copy with some settings changed (values already parsed)."""
         return dataclasses.replace(self, **changes)
 
+    def _cloud_secrets(self) -> list[str]:
+        """The passwords and credential secrets of the cloud regions file (none if unreadable:
+        the start then fails on it with the reason)."""
+        from framework.cloud_regions import load_cloud_regions
+
+        try:
+            regions = load_cloud_regions(self.cloud_regions_file)
+        except SettingsError:
+            return []
+        return [secret for region in regions.values() for secret in region.secrets]
+
     def secrets(self) -> list[str]:
         """Every secret value held here, for the log masker."""
         found = [*self.auth_users.values(), *self.auth_tokens, self.aai_password or ""]
+        found += self._cloud_secrets()
         found += [v for k, v in self.kafka_properties.items() if k in SECRET_KAFKA_KEYS]
         password = _url_password(self.database_url)
         if password:

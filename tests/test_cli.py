@@ -142,6 +142,16 @@ def test_bad_setting_stops_start_up_with_one_line(env: dict[str, str], message: 
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_bad_cloud_regions_file_stops_start_up_without_its_secret(tmp_path: Path) -> None:
+    regions = tmp_path / "regions.yaml"
+    regions.write_text("- {cloudOwner: o, cloudRegionId: r, authUrl: 'http://k/v3', "
+                       "password: Secr3t-Pa55}\n")
+    result = nfvd("serve", env={"NFVD_CLOUD_REGIONS_FILE": str(regions)})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"nfvd: error: NFVD_CLOUD_REGIONS_FILE {regions}: "
+                                      "regions[0]: password needs username")
+
+
 def test_bad_config_file_names_it(tmp_path: Path) -> None:
     config = tmp_path / "nfvd.yaml"
     config.write_text("port: 8296\nmax_body_byte: 10\n")

@@ -17,6 +17,7 @@ import framework.aai
 from framework import heatbridge
 from framework.aai import AaiClient, AaiError, AaiSettings
 from framework.cloud_regions import load_cloud_regions
+from framework.config import Settings
 from framework.directives import apply_directives, attributes
 from framework.errors import BadRequest, SettingsError
 from framework.workloads import WorkloadInventory
@@ -116,6 +117,14 @@ def test_a_bad_region_is_named_without_its_secret(tmp_path: Path, region: dict[s
         load_cloud_regions(write(tmp_path, [region]))
     assert message in str(caught.value) and "regions[0]" in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+def test_the_log_masker_knows_the_regions_secrets(tmp_path: Path) -> None:
+    path = write(tmp_path, [{"cloudOwner": OWNER, "cloudRegionId": REGION,
+                             "authUrl": "http://k/v3", "applicationCredentialId": "app-1",
+                             "applicationCredentialSecret": SECRET}])
+    assert SECRET in Settings(cloud_regions_file=path).secrets()
+    assert "app-1" not in Settings(cloud_regions_file=path).secrets()
 
 
 def test_a_region_given_twice_and_a_missing_file_are_refused(tmp_path: Path) -> None:
