@@ -26,6 +26,7 @@ from framework.workload_tasks import (
     KIND_CREATE,
     KIND_DELETE,
     KIND_UPDATE,
+    REFUSED,
     Workload,
     WorkloadContext,
 )
@@ -42,6 +43,18 @@ class CloudFailed(FrameworkError):
     status = 502
     title = "Cloud Failed"
     type = "https://nfvd.dev/problems/cloud-failed"
+
+
+class CloudForbidden(FrameworkError):
+    """The cloud refused nfvd's user, for the request's project (or the region's default)."""
+
+    status = 403
+    title = "Cloud Refused"
+    type = "https://nfvd.dev/problems/cloud-refused"
+
+
+def _cloud_error(exc: WorkloadError) -> FrameworkError:
+    return (CloudForbidden if exc.status in REFUSED else CloudFailed)(str(exc))
 
 
 class CloudTimeout(FrameworkError):
@@ -126,7 +139,7 @@ class InfraWorkloads:
                            f"{workload.owner}/{workload.region}"
                            + (f" for project {project}" if project else "")) from None
         except WorkloadError as exc:
-            raise CloudFailed(str(exc)) from None
+            raise _cloud_error(exc) from None
 
     # -- create ------------------------------------------------------------------------------
 
@@ -175,6 +188,8 @@ class InfraWorkloads:
                 reason = task.error or operation.error or "the cloud refused the workload"
                 if (task.result or {}).get("rejected"):
                     raise BadRequest(f"the cloud rejected the workload: {reason}")
+                if (task.result or {}).get("refused"):
+                    raise CloudForbidden(reason)
                 raise CloudFailed(f"operation {operation_id}: {reason}")
             if time.monotonic() > deadline:
                 raise CloudTimeout(f"the cloud did not accept the workload within "
@@ -238,7 +253,7 @@ class InfraWorkloads:
             try:
                 found = kind.find(cloud, project, name) if kind else []
             except WorkloadError as exc:
-                raise CloudFailed(str(exc)) from None
+                raise _cloud_error(exc) from None
             stacks += found
             found_type = found_type or (type_name if found else "")
         if not stacks:

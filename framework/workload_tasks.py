@@ -35,6 +35,8 @@ AAI_UPDATE, DELETE = "workload:aai-update", "workload:delete"
 KIND_CREATE = "multicloud.workload.create"
 KIND_UPDATE = "multicloud.workload.update"
 KIND_DELETE = "multicloud.workload.delete"
+#: statuses with which a cloud refuses nfvd's user (in that project): retrying will not help
+REFUSED = (401, 403)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,12 +156,15 @@ class WorkloadContext:
 
 
 def _cloud(call: Callable[[], Any]) -> Any:
-    """``call()``; a refusal fails the task for good, other cloud errors may be retried."""
+    """``call()``; a rejected template or refused credentials fail the task for good, other
+    cloud errors may be retried."""
     try:
         return call()
     except WorkloadRejected as exc:
         raise ActionFailed(str(exc), {"rejected": True, "status": exc.status}) from None
     except WorkloadError as exc:
+        if exc.status in REFUSED:
+            raise ActionFailed(str(exc), {"refused": True, "status": exc.status}) from None
         raise RuntimeError(str(exc)) from None
 
 

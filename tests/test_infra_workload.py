@@ -225,11 +225,20 @@ def test_a_slow_delete_answers_202_then_404_and_a_bad_password_stays_secret(
         "defaultProject": openstack.params["projectName"]}]))
     refused = serve(settings_factory(cloud_regions_file=str(regions)))
     answer_ = requests.post(url(refused), json=body(TEMPLATE), timeout=60)
-    assert answer_.status_code == 502, answer_.text
+    assert answer_.status_code == 403, answer_.text
     assert answer_.headers["Content-Type"].startswith(PROBLEM)
     assert "Keystone" in answer_.json()["detail"] and wrong not in answer_.text
     operations = requests.get(f"{refused.url}/api/lcm/operations", timeout=10).text
     assert wrong not in operations
+
+
+def test_a_project_the_user_cannot_enter_is_a_403(nfvd: ThreadServer) -> None:
+    stranger = {"Project": f"no-such-project-{uuid.uuid4().hex[:6]}"}
+    for answer in (requests.post(url(nfvd), json=body(TEMPLATE), headers=stranger, timeout=60),
+                   requests.get(url(nfvd), params={"name": "x"}, headers=stranger, timeout=60)):
+        assert answer.status_code == 403, answer.text
+        assert answer.headers["Content-Type"].startswith(PROBLEM)
+        assert stranger["Project"] in answer.json()["detail"]
 
 
 def test_invalid_json_an_unknown_region_and_an_unknown_workload(nfvd: ThreadServer) -> None:
