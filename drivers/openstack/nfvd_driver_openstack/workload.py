@@ -59,7 +59,7 @@ class HeatWorkload(WorkloadType):
     def create(self, region: CloudRegion, project: str | None,
                template_data: Mapping[str, Any]) -> dict[str, Any]:
         """Creates the stack ``template_data["stack_name"]``, or returns the stack of that
-        name the project has already (unless it is being deleted)."""
+        name the project has already (Heat's 409; unless it is being deleted)."""
         name = template_data.get("stack_name")
         if not isinstance(name, str) or not name:
             raise WorkloadRejected("template_data.stack_name: a stack name is required",
@@ -70,18 +70,15 @@ class HeatWorkload(WorkloadType):
             raise WorkloadRejected(f"template_data cannot be sent as JSON: {exc}",
                                    status=400) from None
         heat = self.heat(region, project)
-        for stack in heat.find(name):
-            if not str(stack.get("stack_status", "")).startswith("DELETE_"):
-                logger.info("stack %s exists already as %s", name, stack.get("id"))
-                return self._current(heat, stack)
-        created = heat.create(template_data)
-        status = str(created.get("stack_status", ""))
+        created = heat.create(template_data)  # a name taken answers the existing stack
+        status = str(created.get("stack_status", "CREATE_IN_PROGRESS"))
         if status.startswith("DELETE_"):
             raise WorkloadError(f"stack {name} cannot be created: the project's stack of that "
                                 f"name is {status}", status=409)
         logger.info("stack %s created as %s in project %s", name, created["id"],
                     heat.session.project_id)
-        return self._current(heat, created)
+        # Heat's answer holds the id and links: the stack is read again only when polled
+        return describe({"stack_name": name, "stack_status": status, **created})
 
     def show(self, region: CloudRegion, project: str | None, workload_id: str) -> dict[str, Any]:
         """The stack now, with its outputs once it has them; gone when deleted."""
@@ -109,6 +106,3 @@ class HeatWorkload(WorkloadType):
             raise WorkloadGone(f"stack {workload_id} is deleted", status=404)
         return stack_inventory(heat, stack)
 
-    @staticmethod
-    def _current(heat: HeatClient, stack: Mapping[str, Any]) -> dict[str, Any]:
-        return describe(heat.get(str(stack["id"])))
