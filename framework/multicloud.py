@@ -116,7 +116,8 @@ class ListFlavors(TaskType):
 
 
 class WriteFlavors(TaskType):
-    """Discovers each listed flavor and writes them all to A&AI (``concurrency`` at a time).
+    """Discovers each listed flavor and writes it to A&AI as soon as it is discovered
+    (``concurrency`` writes at a time).
 
     Side effect recorded first: the ids of flavors new to the region, which a rollback
     removes from A&AI again; flavors that were there before are left as they are.
@@ -136,13 +137,10 @@ class WriteFlavors(TaskType):
         before = set(self.regions.flavors(owner, region))
         ids = [str(item["flavor"]["id"]) for item in listed]
         ctx.record_side_effect({"created": sorted(set(ids) - before)})
-        discovery = self.discovery()
         reports: list[dict[str, Any]] = []
-        records = [self._record(discovery, params, item, reports) for item in listed]
         client = self.aai()
         try:
-            each(client.put_flavor, [(owner, region, record) for record in records],
-                 self.concurrency)
+            records = self._write(client, params, listed, reports)
             stale = sorted(before - set(ids))
             each(client.delete_flavor, [(owner, region, flavor) for flavor in stale],
                  self.concurrency)
@@ -153,21 +151,43 @@ class WriteFlavors(TaskType):
         return {"flavors": len(ids), "capabilities": capabilities, "removed": stale,
                 "dropped": reports}
 
+    def _write(self, client: AaiClient, params: Mapping[str, Any],
+               listed: list[Mapping[str, Any]], dropped: list[dict[str, Any]]
+               ) -> list[dict[str, Any]]:
+        """The A&AI flavor of each listed flavor, each PUT as soon as it is discovered, so
+        that the writes (A&AI round trips) overlap the discovery of the next flavors; waits
+        for every write, then raises the first error."""
+        owner, region = params["owner"], params["region"]
+        chosen = [str(item["flavor"].get("name", "")).startswith(params["prefix"])
+                  for item in listed]
+        found = self.discovery().discover_all(
+            self._data(params, item) for item, discover in zip(listed, chosen, strict=True)
+            if discover)
+        records = []
+        with concurrent.futures.ThreadPoolExecutor(self.concurrency,
+                                                   thread_name_prefix="nfvd-aai") as pool:
+            futures = []
+            for item, discover in zip(listed, chosen, strict=True):
+                flavor = item["flavor"]
+                capabilities: list[dict[str, Any]] = []
+                if discover:
+                    result = next(found)
+                    capabilities = result["hpa-capability"]
+                    dropped += [{"flavor": flavor.get("id"), **entry}
+                                for entry in result["plugins"] if entry["status"] == "dropped"]
+                records.append(aai_flavor(flavor, capabilities))
+                futures.append(pool.submit(client.put_flavor, owner, region, records[-1]))
+        for future in futures:
+            future.result()
+        return records
+
     @staticmethod
-    def _record(discovery: Discovery, params: Mapping[str, Any], item: Mapping[str, Any],
-                dropped: list[dict[str, Any]]) -> dict[str, Any]:
-        flavor = item["flavor"]
-        capabilities: list[dict[str, Any]] = []
-        if str(flavor.get("name", "")).startswith(params["prefix"]):
-            found = discovery.discover({
-                "flavor": flavor, "extra_specs": item.get("extra_specs") or {},
+    def _data(params: Mapping[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
+        """The input of HPA discovery for one listed flavor, in ONAP's shape."""
+        return {"flavor": item["flavor"], "extra_specs": item.get("extra_specs") or {},
                 "vimtype": params["vimType"],
                 "viminfo": {"cloud_owner": params["owner"], "cloud_region_id": params["region"],
-                            "cloud_extra_info": params.get("cloudExtraInfo")}})
-            capabilities = found["hpa-capability"]
-            dropped += [{"flavor": flavor.get("id"), **entry} for entry in found["plugins"]
-                        if entry["status"] == "dropped"]
-        return aai_flavor(flavor, capabilities)
+                            "cloud_extra_info": params.get("cloudExtraInfo")}}
 
     def rollback(self, ctx: TaskContext) -> None:
         created = [flavor for effect in ctx.side_effects for flavor in effect.get("created", [])]

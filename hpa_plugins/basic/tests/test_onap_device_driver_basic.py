@@ -151,3 +151,15 @@ def test_a_large_flavor_fits_the_limit() -> None:
     report = run_hpa_discover(BasicDiscovery, data)
     assert report.status == "accepted", report.reason
     assert report.bytes <= HPA_MAX_BYTES
+
+
+def test_results_share_no_attribute_entries() -> None:
+    """Attributes are made once per distinct value: each result still has its own entries."""
+    plugin = BasicDiscovery()
+    data = flavor_data()
+    first, second = plugin.hpa_discover(data), plugin.hpa_discover(data)
+    assert first == second and first
+    for entry in (entry for item in first for entry in item["hpa-feature-attributes"]):
+        entry["hpa-attribute-value"] = "changed"
+    assert plugin.hpa_discover(data) == second
+    assert "changed" not in str(second)

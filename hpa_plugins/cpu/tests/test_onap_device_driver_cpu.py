@@ -184,3 +184,15 @@ def test_a_result_over_the_limit_is_dropped_whole() -> None:
     assert (report.status, report.capabilities) == ("dropped", [])
     assert report.bytes == 1510
     assert report.reason == f"hpa_discover returned 1510 bytes (limit {HPA_MAX_BYTES})"
+
+
+def test_results_share_no_attribute_entries() -> None:
+    """Attributes are made once per distinct value: each result still has its own entries."""
+    plugin = CpuDiscovery()
+    data = flavor_data({"hw:cpu_policy": "dedicated", "hw:cpu_sockets": "2"})
+    first, second = plugin.hpa_discover(data), plugin.hpa_discover(data)
+    assert first == second and first
+    for entry in (entry for item in first for entry in item["hpa-feature-attributes"]):
+        entry["hpa-attribute-value"] = "changed"
+    assert plugin.hpa_discover(data) == second
+    assert "changed" not in str(second)

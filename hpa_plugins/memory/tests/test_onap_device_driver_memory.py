@@ -192,3 +192,15 @@ def test_a_huge_node_count_reads_only_the_nodes_named() -> None:
     assert capabilities == [capability(data, "numa", [
         ("numaNodes", f'{{"value":"{10**12}"}}'),
         ("numaCpu-7", '{"value":"1"}'), ("numaMem-7", '{"value":"512","unit":"MB"}')])]
+
+
+def test_results_share_no_attribute_entries() -> None:
+    """Attributes are made once per distinct value: each result still has its own entries."""
+    plugin = MemoryDiscovery()
+    data = flavor_data({"hw:mem_page_size": "large", **numa_nodes(2)})
+    first, second = plugin.hpa_discover(data), plugin.hpa_discover(data)
+    assert first == second and first
+    for entry in (entry for item in first for entry in item["hpa-feature-attributes"]):
+        entry["hpa-attribute-value"] = "changed"
+    assert plugin.hpa_discover(data) == second
+    assert "changed" not in str(second)

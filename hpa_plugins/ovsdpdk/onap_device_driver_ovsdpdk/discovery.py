@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,12 @@ TITANIUM_VERSION = "17.2"
 TITANIUM_VIM_TYPES = frozenset({"windriver", "starlingx"})
 #: Where in ``viminfo`` a region describes its library: ``{"libname": ..., "libversion": ...}``.
 INFO_KEY = "ovsDpdk"
+#: The longest cloud_extra_info text whose library is remembered (a region's flavors share it).
+REMEMBERED = 4096
+
+#: :func:`framework.hpa_attribute` made once per distinct attribute, as flavors repeat them;
+#: sharing its entries is safe because hpa_capability copies those it is given.
+_attribute = functools.lru_cache(maxsize=512)(hpa_attribute)
 
 
 def _invalid(field: str, value: object, problem: str) -> ValueError:
@@ -49,10 +56,23 @@ def library(data: Mapping[str, Any]) -> tuple[str, str] | None:
         viminfo = {}
     if not isinstance(viminfo, Mapping):
         raise ValueError(f"viminfo is a {type(viminfo).__name__}, not an object")
-    if viminfo.get("cloud_extra_info") in (None, ""):
+    raw = viminfo.get("cloud_extra_info")
+    if raw in (None, ""):
         titanium = data.get("vimtype") in TITANIUM_VIM_TYPES
         return DEFAULT_LIBRARY, TITANIUM_VERSION if titanium else DEFAULT_VERSION
-    info = cloud_extra_info(data)
+    if type(raw) is str and len(raw) <= REMEMBERED:
+        return _described_in(raw)
+    return _described(cloud_extra_info(data))
+
+
+@functools.lru_cache(maxsize=64)
+def _described_in(raw: str) -> tuple[str, str] | None:
+    """:func:`_described` of the cloud_extra_info text ``raw``, parsed once."""
+    return _described(cloud_extra_info({"viminfo": {"cloud_extra_info": raw}}))
+
+
+def _described(info: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The library ``info`` (cloud_extra_info parsed, None when not an object) describes."""
     if info is None:
         return None
     described = info.get(INFO_KEY)
@@ -91,4 +111,4 @@ class OvsDpdkDiscovery:
         if found is None:
             return []
         name, version = found
-        return [hpa_capability(data, FEATURE, ARCHITECTURE, [hpa_attribute(name, version)])]
+        return [hpa_capability(data, FEATURE, ARCHITECTURE, [_attribute(name, version)])]

@@ -141,3 +141,15 @@ def test_viminfo_that_is_not_an_object_drops_the_result() -> None:
     report = run_hpa_discover(OvsDpdkDiscovery, data)
     assert report.status == "dropped"
     assert report.reason is not None and "viminfo is a str, not an object" in report.reason
+
+
+def test_results_share_no_attribute_entries() -> None:
+    """Attributes are made once per distinct value: each result still has its own entries."""
+    plugin = OvsDpdkDiscovery()
+    data = flavor_data()
+    first, second = plugin.hpa_discover(data), plugin.hpa_discover(data)
+    assert first == second and first
+    for entry in (entry for item in first for entry in item["hpa-feature-attributes"]):
+        entry["hpa-attribute-value"] = "changed"
+    assert plugin.hpa_discover(data) == second
+    assert "changed" not in str(second)

@@ -123,3 +123,15 @@ def test_extra_specs_that_are_not_an_object_drop_the_result() -> None:
     report = run_hpa_discover(SriovNicDiscovery, flavor_data([EXAMPLE]))
     assert report.status == "dropped"
     assert report.reason is not None and "extra_specs is a list" in report.reason
+
+
+def test_results_share_no_attribute_entries() -> None:
+    """Attributes are made once per distinct value: each result still has its own entries."""
+    plugin = SriovNicDiscovery()
+    data = flavor_data({EXTRA_SPEC: "sriov-nic-intel-8086-154C-physnet1:2"})
+    first, second = plugin.hpa_discover(data), plugin.hpa_discover(data)
+    assert first == second and first
+    for entry in (entry for item in first for entry in item["hpa-feature-attributes"]):
+        entry["hpa-attribute-value"] = "changed"
+    assert plugin.hpa_discover(data) == second
+    assert "changed" not in str(second)
