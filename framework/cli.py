@@ -326,7 +326,7 @@ def hpa_discover(flavors: Any) -> None:
         _fail(f"{flavors.name}: expected an object with a 'flavor' object, or a list of them", 2)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     runner = discovery(PluginRegistry.discover(), Alarms(Counter("alarms", "")))
-    _print([runner.discover(item) for item in items])
+    _print(list(runner.discover_all(items)))
 
 
 main.add_command(new_driver, "new-driver")

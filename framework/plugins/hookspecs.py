@@ -22,6 +22,8 @@ def hpa_discover(data: dict[str, Any]) -> list[dict[str, Any]] | None:
 
     :param data: ONAP's input shape, one flavor:
         ``{"flavor": {...}, "extra_specs": {...}, "viminfo": {...}, "vimtype": "openstack"}``.
+        Read-only and shared by the plugins of the flavor; a plugin that changes it is
+        called again with a copy of its own.
     :return: a list of A&AI ``hpa-capability`` dicts, an empty list when the
         flavor has none of the plugin's features, or ``None`` when the plugin
         does not apply to this VIM type. The plugin only formats data: it never

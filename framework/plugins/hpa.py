@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,8 @@ CAPABILITY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://nfvd.dev/hpa-capa
 #: The units OOF understands; anything else cannot be compared by it.
 UNITS = ("KB", "MB", "GB")
 HPA_VERSION = "v1"
+#: SHA-1 already fed the namespace: uuid5 hashes the namespace's bytes, then the name
+_NAMESPACE_SHA1 = hashlib.sha1(CAPABILITY_NAMESPACE.bytes, usedforsecurity=False)
 
 
 def cloud_extra_info(data: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -47,7 +50,19 @@ def capability_id(data: Mapping[str, Any], feature: str, architecture: str) -> s
     name = "/".join(str(part) for part in (
         viminfo.get("cloud_owner", ""), viminfo.get("cloud_region_id", ""),
         flavor.get("id", ""), feature, architecture))
-    return str(uuid.uuid5(CAPABILITY_NAMESPACE, name))
+    return _uuid5(name)
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(CAPABILITY_NAMESPACE, name))``, at a third of its cost (it runs for
+    every capability of every flavor discovered)."""
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(name.encode())
+    raw = bytearray(digest.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def hpa_attribute(key: str, value: Any, unit: str | None = None) -> dict[str, str]:
