@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from framework.config import Settings, load_settings
 from framework.errors import FrameworkError
 from framework.runtime import Runtime
+from framework.web.fast import FastDriverApi
 from framework.web.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
@@ -97,12 +98,15 @@ class _RuntimeMiddleware:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> AsyncApp:
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None, *,
+               fast_path: bool = True) -> AsyncApp:
     """The nfvd ASGI app. Nothing starts until the server runs its lifespan.
 
     ``settings`` default to :func:`framework.config.load_settings` (file, then
     ``NFVD_*``). Plugins are discovered here; the store, the broker and the
     Kafka producer open when the server starts and close when it stops.
+    ``fast_path=False`` leaves every request to connexion
+    (:class:`framework.web.fast.FastDriverApi` serves the hot ones otherwise).
     """
     settings = settings if settings is not None else load_settings()
     runtime = runtime if runtime is not None else Runtime(settings)
@@ -119,12 +123,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = AsyncApp(__name__, lifespan=lifespan)
     authenticator = Authenticator(settings)
-    for spec in served_specs().values():
+    apis = [(_base_path(spec), authenticator.apply(copy.deepcopy(spec)))
+            for spec in served_specs().values()]
+    for base_path, spec in apis:
         # connexion orders mounts by the base_path argument, not by the spec's server URL; left
         # out, "/" (health, metrics) can shadow "/api/..."
-        app.add_api(authenticator.apply(copy.deepcopy(spec)), base_path=_base_path(spec),
-                    security_map=authenticator.security_map(), strict_validation=True,
-                    validate_responses=False, swagger_ui_options=None)
+        app.add_api(copy.deepcopy(spec), base_path=base_path,
+                    security_map=authenticator.security_map(),
+                    strict_validation=True, validate_responses=False, swagger_ui_options=None)
     app.add_error_handler(FrameworkError, framework_error)
     app.add_error_handler(ProblemException, connexion_problem)
     app.add_error_handler(HTTPException, http_error)
@@ -140,6 +146,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(DriverPrefixMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(AccessLogMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        requests=runtime.http_requests, durations=runtime.http_duration)
+    if fast_path:
+        app.add_middleware(FastDriverApi, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                           runtime=runtime, apis=apis)
     return app
 
 

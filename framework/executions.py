@@ -80,6 +80,30 @@ class Executions:
 
         The driver's plan runs on the engine; the operation's id is the ``requestId``.
         """
+        name, specs, summary, data = self._plan(body, driver_name, tenant_id)
+        try:
+            operation, _ = self.engine.submit(KIND, specs, request=summary,
+                                              attachments={PACKAGE: data})
+        except ValueError as exc:  # the driver's plan is not a valid graph
+            raise BadRequest(f"driver {name!r} planned an invalid operation: {exc}") from exc
+        return _accepted(operation.id)
+
+    async def execute_async(self, body: Mapping[str, Any], driver_name: str | None = None,
+                            tenant_id: str | None = None) -> dict[str, Any]:
+        """:meth:`execute` for a coroutine: the package is checked and the plan made on
+        the event loop, which then waits for no commit."""
+        name, specs, summary, data = self._plan(body, driver_name, tenant_id)
+        try:
+            operation, _ = await self.engine.submit_async(KIND, specs, request=summary,
+                                                          attachments={PACKAGE: data})
+        except ValueError as exc:  # the driver's plan is not a valid graph
+            raise BadRequest(f"driver {name!r} planned an invalid operation: {exc}") from exc
+        return _accepted(operation.id)
+
+    def _plan(self, body: Mapping[str, Any], driver_name: str | None, tenant_id: str | None,
+              ) -> tuple[str, list[TaskSpec], dict[str, Any], bytes]:
+        """The driver's name, its plan (task types named in the catalog), the operation's
+        request and the package, for ``body``; BadRequest when they cannot be had."""
         location = body["deploymentLocation"]
         name, driver = self.driver(driver_name, location)
         data = self.package(body["driverFiles"])
@@ -92,14 +116,8 @@ class Executions:
                    "deploymentLocation": {"name": location.get("name"),
                                           "type": location.get("type")},
                    "tenantId": tenant_id}
-        try:
-            operation, _ = self.engine.submit(
-                KIND, [dataclasses.replace(spec, type=f"{name}:{spec.type}") for spec in specs],
-                request=summary, attachments={PACKAGE: data})
-        except ValueError as exc:  # the driver's plan is not a valid graph
-            raise BadRequest(f"driver {name!r} planned an invalid operation: {exc}") from exc
-        return {"requestId": operation.id, "associatedTopology": {},
-                "version": MESSAGE_VERSION}
+        return (name, [dataclasses.replace(spec, type=f"{name}:{spec.type}") for spec in specs],
+                summary, data)
 
     def find(self, body: Mapping[str, Any], driver_name: str | None = None,
              ) -> dict[str, Any]:
@@ -123,3 +141,7 @@ class Executions:
         return {"result": {"resourceId": found.resource_id,
                            "associatedTopology": found.associated_topology,
                            "outputs": found.outputs}}
+
+
+def _accepted(request_id: str) -> dict[str, Any]:
+    return {"requestId": request_id, "associatedTopology": {}, "version": MESSAGE_VERSION}

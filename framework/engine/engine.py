@@ -19,7 +19,15 @@ from framework.engine.model import (
     TaskState,
     TaskView,
 )
-from framework.engine.ports import Clock, NewOperation, NewTask, Repository, SystemClock
+from framework.engine.ports import (
+    Claim,
+    Clock,
+    NewOperation,
+    NewTask,
+    Repository,
+    StartLease,
+    SystemClock,
+)
 from framework.engine.scheduler import Scheduler
 from framework.engine.task import TaskCatalog
 from framework.engine.workers import new_owner_id
@@ -51,6 +59,7 @@ class Engine:
         self._repo, self._catalog = repository, catalog
         self._clock: Clock = clock or SystemClock()
         self._poll = poll_interval
+        self._lease = lease_seconds
         self.worker_id = worker_id or new_owner_id()
         self._changes = threading.Condition()
         self._generation = 0
@@ -75,6 +84,38 @@ class Engine:
         persisting anything, for an invalid kind, request, key or attachment, or an
         invalid task graph (duplicate name, unknown dependency, cycle).
         """
+        new, graph = self._new(kind, tasks, request, idempotency_key, attachments)
+        start = _Start(self._scheduler, new)
+        try:
+            operation_id, created = self._repo.create_operation(new)
+        except BaseException:
+            start(new.id, False)
+            raise
+        start(operation_id, created)
+        return self._submitted(new, graph, operation_id, created)
+
+    async def submit_async(self, kind: str, tasks: Sequence[TaskSpec], *,
+                           request: Mapping[str, Any] | None = None,
+                           idempotency_key: str | None = None,
+                           attachments: Mapping[str, bytes] | None = None,
+                           ) -> tuple[OperationView, bool]:
+        """:meth:`submit` for a coroutine: the event loop is not blocked while the
+        operation is persisted (:meth:`Repository.create_operation_async`), and the tasks
+        its creation leased start on the thread that committed it, before the loop
+        resumes the coroutine."""
+        new, graph = self._new(kind, tasks, request, idempotency_key, attachments)
+        start = _Start(self._scheduler, new)
+        try:
+            operation_id, created = await self._repo.create_operation_async(new, start)
+        except BaseException:
+            start(new.id, False)
+            raise
+        start(operation_id, created)
+        return self._submitted(new, graph, operation_id, created)
+
+    def _new(self, kind: str, tasks: Sequence[TaskSpec], request: Mapping[str, Any] | None,
+             idempotency_key: str | None, attachments: Mapping[str, bytes] | None,
+             ) -> tuple[NewOperation, dag.Graph]:
         if not isinstance(kind, str) or not kind or len(kind) > MAX_NAME:
             raise ValueError(f"the kind must be a string of 1 to {MAX_NAME} characters")
         if idempotency_key is not None and not (
@@ -92,17 +133,29 @@ class Engine:
                 raise ValueError(f"an attachment is a name of 1 to {MAX_NAME} characters "
                                  "and bytes")
         graph = dag.build(tasks)
+        now = self._clock.now()
+        # Tasks that may start at once are leased by the creation itself when this engine's
+        # workers have room: they start as soon as it commits, without a claim of their own.
+        roots = tuple(i for i, deps in enumerate(graph.depends_on) if not deps)
+        reserved = self._scheduler.reserve(len(roots)) if roots else 0
+        start = StartLease(self.worker_id, now + self._lease, roots[:reserved]) \
+            if reserved else None
         new = NewOperation(
             id=str(uuid.uuid4()), kind=kind, request=None if request is None else dict(request),
-            idempotency_key=idempotency_key, created_at=self._clock.now(),
+            idempotency_key=idempotency_key, created_at=now,
             tasks=tuple(NewTask(spec.name, spec.type, dict(spec.params), graph.depends_on[i],
                                 graph.dependents[i], spec.timeout, spec.cancellable)
                         for i, spec in enumerate(tasks)),
-            attachments=dict(attachments or {}))
-        operation_id, created = self._repo.create_operation(new)
+            attachments=dict(attachments or {}), start=start)
+        return new, graph
+
+    def _submitted(self, new: NewOperation, graph: dag.Graph, operation_id: str,
+                   created: bool) -> tuple[OperationView, bool]:
         if not created:
             return self.get(operation_id), False
-        self._scheduler.wake()
+        roots = sum(1 for deps in graph.depends_on if not deps)
+        if new.start is None or len(new.start.indexes) < roots:
+            self._scheduler.wake()  # some task is left to claim
         self._changed([operation_id])
         return _created_view(new, graph), True
 
@@ -239,11 +292,43 @@ def _operation_state(state: str) -> OperationState:
         raise ValueError(f"unknown operation state {state!r}") from None
 
 
+class _Start:
+    """Hands the tasks the creation of ``new`` leased to the scheduler, once: when the
+    operation was created (``created``), else it only frees the slots reserved for them."""
+
+    def __init__(self, scheduler: Scheduler, new: NewOperation) -> None:
+        self._scheduler, self._new = scheduler, new
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self, _operation_id: str, created: bool) -> None:
+        with self._lock:
+            done, self._done = self._done, True
+        start = self._new.start
+        if not done and start is not None:
+            self._scheduler.adopt([_started(self._new, index) for index in start.indexes]
+                                  if created else [], len(start.indexes))
+
+
+def _started(new: NewOperation, index: int) -> Claim:
+    """The claim of task ``index`` of ``new``, leased by its creation (``new.start``)."""
+    assert new.start is not None  # noqa: S101 - only started tasks come here
+    task = new.tasks[index]
+    # what a claim reads back from the store: JSON, not the objects given to submit
+    params = json.loads(json.dumps(dict(task.params)))
+    return Claim(new.id, index, task.name, task.type, params, 1, task.depends_on,
+                 task.dependents, (), task.timeout, task.cancellable, TaskState.RUNNING, 1,
+                 new.start.owner)
+
+
 def _created_view(new: NewOperation, graph: dag.Graph) -> OperationView:
-    tasks = tuple(TaskView(task.name, task.type, TaskState.PENDING, 1,
+    started = set(new.start.indexes) if new.start is not None else set()
+    tasks = tuple(TaskView(task.name, task.type,
+                           TaskState.RUNNING if i in started else TaskState.PENDING, 1,
                            tuple(graph.names[dep] for dep in task.depends_on), task.params,
-                           None, None, None, None, (), False, None)
-                  for task in new.tasks)
+                           new.created_at if i in started else None, None, None, None, (),
+                           False, None)
+                  for i, task in enumerate(new.tasks))
     state = OperationState.PROCESSING if tasks else OperationState.COMPLETED
     return OperationView(new.id, new.kind, state, Direction.FORWARD, new.request, None,
                          new.created_at, new.created_at, tasks)

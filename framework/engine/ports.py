@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from framework.engine.model import Direction, OperationState, OperationView, TaskState
@@ -24,11 +24,22 @@ class NewTask:
 
 
 @dataclasses.dataclass(frozen=True)
+class StartLease:
+    """Tasks of a new operation (indexes; none has a dependency) that its creation leases
+    to ``owner`` until ``until``: RUNNING at once, at version 1, as a claim would leave them."""
+
+    owner: str
+    until: float
+    indexes: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class NewOperation:
     """An operation to persist, PROCESSING, with its tasks PENDING (index = position).
 
     ``attachments`` are named binary contents stored with it (a resource package, say),
-    which its tasks read with :meth:`TaskContext.attachment`.
+    which its tasks read with :meth:`TaskContext.attachment`. ``start`` leases some of its
+    tasks in the same transaction, which spares the claim that would follow.
     """
 
     id: str
@@ -38,6 +49,7 @@ class NewOperation:
     tasks: tuple[NewTask, ...]
     created_at: float
     attachments: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
+    start: StartLease | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +133,16 @@ class Repository(Protocol):
     """
 
     def create_operation(self, new: NewOperation) -> tuple[str, bool]:
-        """Persist ``new``; (its id, True). With the idempotency key of an existing
-        operation, persist nothing and return (that operation's id, False)."""
+        """Persist ``new``; (its id, True), its ``start`` tasks leased. With the idempotency
+        key of an existing operation, persist nothing and return (that operation's id,
+        False)."""
+
+    async def create_operation_async(
+            self, new: NewOperation,
+            committed: Callable[[str, bool], None] | None = None) -> tuple[str, bool]:
+        """:meth:`create_operation` for a coroutine, without blocking its event loop;
+        ``committed`` is called with the result on the thread that wrote it, as soon as it
+        is committed."""
 
     def get_operation(self, operation_id: str) -> OperationView | None:
         """The operation with its tasks, or None."""

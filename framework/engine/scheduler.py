@@ -39,6 +39,8 @@ class Scheduler:
         self._cond = threading.Condition()
         self._outcomes: list[tuple[Run, Outcome]] = []
         self._runs: dict[tuple[str, int], Run] = {}  # runs holding one of the slots
+        self._reserved = 0  # slots promised to tasks being leased by a submit
+        self._started = False
         self._scan = True
         self._stopping = False
         self._stop_deadline = 0.0
@@ -48,7 +50,25 @@ class Scheduler:
         self._halt = threading.Event()
 
     def start(self) -> None:
+        self._started = True
         self._thread.start()
+
+    def reserve(self, wanted: int) -> int:
+        """Promise up to ``wanted`` free slots to tasks a submit leases as it creates them;
+        how many. :meth:`adopt` takes them back, used or not."""
+        with self._cond:
+            if not self._started or self._stopping:
+                return 0
+            granted = max(0, min(wanted, self._workers - len(self._runs) - self._reserved))
+            self._reserved += granted
+            return granted
+
+    def adopt(self, claims: Collection[Claim], reserved: int) -> None:
+        """Run ``claims`` (leased by a submit, at most ``reserved``) and free the rest of
+        the slots :meth:`reserve` promised."""
+        with self._cond:
+            self._reserved -= reserved
+        self._dispatch(claims, self._clock.now())
 
     def stop(self, timeout: float) -> None:
         """Claim nothing more, let running tasks finish for up to ``timeout``, then return.
@@ -118,15 +138,17 @@ class Scheduler:
         timers = [t for run in self._runs.values() if not run.abandoned
                   for t in (run.deadline, run.stop_by) if t is not None]
         wait = min([until, *timers]) - now
-        claiming = not self._stopping and self._scan and len(self._runs) < self._workers
+        claiming = not self._stopping and self._scan and \
+            len(self._runs) + self._reserved < self._workers
         if self._outcomes or claiming or wait <= 0 or (self._stopping and not self._runs):
             return
         self._cond.wait(min(wait, self._poll))
 
     def _advance(self, outcomes: list[tuple[Run, Outcome]], now: float, stopping: bool) -> None:
-        held = [run for run, _ in outcomes if self._runs.get(run.key) is run]
-        free = 0 if stopping else self._workers - len(self._runs) + len(held)
         with self._cond:
+            held = [run for run, _ in outcomes if self._runs.get(run.key) is run]
+            free = 0 if stopping else \
+                self._workers - len(self._runs) - self._reserved + len(held)
             # Cleared before the scan, so that a wake() during it is not lost.
             scan = self._scan and free > 0
             self._scan = self._scan and not scan
@@ -247,7 +269,7 @@ class Scheduler:
         self._stale = {lease.owner for lease in self._repo.leases() if owner_is_dead(lease.owner)}
 
     def _recover(self, now: float) -> None:
-        free = self._workers - len(self._runs)
+        free = self._workers - len(self._runs) - self._reserved
         if free <= 0:
             return
         # Leases of our own runs that lapsed (a stalled heartbeat) are renewed, not recovered.

@@ -13,11 +13,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Row, delete, func, select, text
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, text
 
 from framework.messaging.dedupe import MESSAGE_ID_HEADER, MessageIdScanner, Wanted, message_id
 from framework.messaging.producer import Delivery, EventProducer, MessagingError
 from framework.store import Store
+from framework.store.prepared import Prepared
 from framework.store.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 _MAX_INFLIGHT = 5000
 #: Key of the PostgreSQL session advisory lock held by the one relay of a database.
 RELAY_LOCK_KEY = int.from_bytes(b"nfvdrely", "big")
+_AFTER = Prepared(select(outbox).where(outbox.c.id > bindparam("b_after"))
+                  .order_by(outbox.c.id).limit(bindparam("b_limit")))
 
 
 class _Leadership:
@@ -224,17 +227,28 @@ class OutboxRelay:
         return skipped + len(rows) + len(confirmed)
 
     def _delivered(self, _future: Future[Delivery]) -> None:
-        self._wake.set()  # confirmed rows are deleted at once, not at the next poll
+        # Confirmed rows are deleted with the next batch (or at the next poll): waking for
+        # each confirmation would cost a pass and a write per message. Only a relay waiting
+        # for room among the messages in flight is woken.
+        if len(self._inflight) >= _MAX_INFLIGHT:
+            self._wake.set()
 
     def _next_batch(self) -> list[Row[Any]]:
         """The first rows of the outbox not yet handed to the producer, in id order.
 
-        Read from the start of the outbox each time, not from the last id sent: on
-        PostgreSQL a transaction may commit a lower id after a higher one became visible.
+        On PostgreSQL, read from the start of the outbox each time, not from the last id
+        sent: a transaction may commit a lower id after a higher one became visible. On
+        SQLite writers take turns, so a row committed later has a higher id than every
+        row still in the outbox, those in flight included: reading after the last one in
+        flight misses nothing.
         """
         room = self.batch if len(self._inflight) < _MAX_INFLIGHT else 0
         if room == 0:
             return []
+        if self.store.dialect == "sqlite":
+            after = self._inflight[-1][0] if self._inflight else 0
+            with self.store.connect(read_only=True) as conn:
+                return list(_AFTER.rows(conn, {"b_after": after, "b_limit": room}))
         sent = {row_id for row_id, _future in self._inflight}
         with self.store.connect(read_only=True) as conn:
             rows = conn.execute(select(outbox).order_by(outbox.c.id)

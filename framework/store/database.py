@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -25,6 +26,8 @@ _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",  # durable with WAL except for the last commits on power loss
     "PRAGMA foreign_keys=ON",
+    # a _Checkpointer copies the WAL into the database, not the commit that fills it
+    "PRAGMA wal_autocheckpoint=0",
 )
 # Connection execution option set by Store.connect(read_only=True).
 _READ_ONLY = "nfvd_read_only"
@@ -64,23 +67,76 @@ class _SqliteWriters:
     _HELD = "nfvd.writer"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def begin(self, conn: Connection) -> None:
         if conn.get_execution_options().get(_READ_ONLY, False):
-            conn.exec_driver_sql("BEGIN")
+            _begin(conn, "BEGIN")
             return
-        self._lock.acquire()
+        self.lock.acquire()
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin(conn, "BEGIN IMMEDIATE")
         except BaseException:
-            self._lock.release()
+            self.lock.release()
             raise
         conn.info[self._HELD] = True
 
     def end(self, conn: Connection) -> None:
         if conn.info.pop(self._HELD, False):
-            self._lock.release()
+            self.lock.release()
+
+
+class _Checkpointer:
+    """Copies the WAL into the database file on a thread of its own, every ``interval``.
+
+    Left to SQLite, the commit that takes the WAL past 1000 pages makes the copy, and its
+    fsync, while it holds the write lock: one write in a few hundred took some 10 ms, and
+    every writer queued behind it. A PASSIVE checkpoint waits for no reader and no writer;
+    but while writes keep coming it never catches up, and the WAL only starts over once
+    one has: past ``max_pages`` the checkpoint is made holding this process's write lock.
+    """
+
+    def __init__(self, path: Path, writers: threading.Lock, interval: float = 0.2,
+                 max_pages: int = 4000) -> None:
+        self._path, self._writers = path, writers
+        self._interval, self._max_pages = interval, max_pages
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nfvd-sqlite-checkpoint",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        while not self._stop.wait(self._interval):
+            try:
+                if connection is None:
+                    connection = sqlite3.connect(self._path, isolation_level=None,
+                                                 check_same_thread=False)
+                _busy, pages, _copied = connection.execute(
+                    "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if pages > self._max_pages:
+                    with self._writers:
+                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # busy, or the file is gone: try again next time
+                pass
+        if connection is not None:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+
+def _begin(conn: Connection, statement: str) -> None:
+    """Run ``statement`` on the driver's connection: a transaction begins for every request
+    the store serves, and SQLAlchemy's execution machinery would cost more than SQLite."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # noqa: S101 - the connection is checked out
+    try:
+        dbapi.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error,
+                                  dialect=conn.dialect) from exc
 
 
 def _sqlite_url(url: URL) -> tuple[URL, Path | None]:
@@ -150,6 +206,16 @@ class Store:
                 f"store {self._display}: the PostgreSQL driver psycopg is not installed "
                 f"({POSTGRES_INSTALL_HINT})"
             ) from exc
+        self._checkpointer: _Checkpointer | None = None
+        self._checkpointer_lock = threading.Lock()
+        if file is not None:
+            event.listen(self._engine, "connect", lambda *_: self._checkpoint(file))
+
+    def _checkpoint(self, file: Path) -> None:
+        """Start the checkpoints of the file once a connection opened it."""
+        with self._checkpointer_lock:
+            if self._checkpointer is None:
+                self._checkpointer = _Checkpointer(file, self._writers.lock)
 
     def _create_engine(self, url: URL) -> Engine:
         if self._dialect == "postgresql":
@@ -157,7 +223,7 @@ class Store:
             # before a request uses them; connect_timeout bounds a start on a dead host.
             return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
         engine = create_engine(url)
-        writers = _SqliteWriters()
+        writers = self._writers = _SqliteWriters()
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", writers.begin)
         event.listen(engine, "commit", writers.end)
@@ -224,6 +290,8 @@ class Store:
 
     def close(self) -> None:
         """Close every pooled connection; the Store must not be used afterwards."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._engine.dispose()
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select, tuple_, union_all, update
-from sqlalchemy import bindparam as _b
+from sqlalchemy import Connection, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from framework.engine import machine
 from framework.engine.book import OperationBook, by_count
-from framework.engine.model import Direction, OperationState, OperationView, TaskState, TaskView
+from framework.engine.model import Direction, OperationState, OperationView, TaskState
 from framework.engine.model import clip as _clip
 from framework.engine.ports import Claim, Lease, NewOperation, Outcome, Progress
 from framework.store import lcm_sql as sql
@@ -49,12 +49,11 @@ class SqlRepository:
         self._notifiers = dict(notifiers or {})
         # concurrent submits share one transaction: one write lock, one commit
         self._creates = GroupCommit(self._create_all, self._create_one)
+        # and so do the side effects that tasks running at the same time record
+        self._records = GroupCommit(self._record_all,
+                                    lambda params: self._record_all([params])[0])
         # PostgreSQL locks the rows it reads (claims skip rows another claimer holds).
-        pg = store.dialect == "postgresql"
-        self._lock_stmt = {skip: sql.LOCK.with_for_update(skip_locked=skip) if pg else sql.LOCK
-                           for skip in (False, True)}
-        self._ready = {state: (stmt.with_for_update(skip_locked=True) if pg else stmt)
-                       .limit(_b("b_limit")) for state, stmt in sql.READY.items()}
+        self._pg = store.dialect == "postgresql"
 
     def _write(self, work: Callable[[Connection], R]) -> R:
         """``work`` in one transaction, run again after a deadlock (PostgreSQL aborts one)."""
@@ -75,14 +74,17 @@ class SqlRepository:
 
     def _lock(self, conn: Connection, operation_id: str, now: float,
               skip_locked: bool = False) -> OperationBook | None:
-        row = conn.execute(self._lock_stmt[skip_locked], {"b_op": operation_id}).first()
+        lock = sql.LOCKS[skip_locked] if self._pg else sql.LOCK_SQLITE
+        row = lock.first(conn, {"b_op": operation_id})
         return None if row is None else OperationBook(operation_id, now=now, **{
-            **row._mapping, "state": Op(row.state), "direction": Direction(row.direction)})
+            **row._asdict(), "state": Op(row.state), "direction": Direction(row.direction)})
 
-    def _flush(self, conn: Connection, op: OperationBook,
-               request: Mapping[str, Any] | None = None) -> None:
-        """Write the operation's events and row, with its notifier's messages (``request``:
-        the operation's, when the caller has it at hand)."""
+    def _notify(self, conn: Connection, op: OperationBook,
+                request: Mapping[str, Any] | None = None,
+                outbox: list[dict[str, Any]] | None = None) -> None:
+        """Add the messages of the operation's notifier for its transitions (``request``:
+        the operation's, when the caller has it at hand; ``outbox``: where to queue the
+        rows, inserted by the caller, instead of inserting each)."""
         notifier = self._notifiers.get(op.kind)
         if notifier is not None:
             for event in op.events:
@@ -90,7 +92,11 @@ class SqlRepository:
                     transition = Transition(op.id, op.kind, event["from"], event["to"],
                                             event["error"], op.now)
                     notifier.operation_moved(transition,
-                                             NoticeContext(conn, transition, request))
+                                             NoticeContext(conn, transition, request, outbox))
+
+    def _flush(self, conn: Connection, op: OperationBook) -> None:
+        """Write the operation's events and row, with its notifier's messages."""
+        self._notify(conn, op)
         sql.flush(conn, op)
 
     def create_operation(self, new: NewOperation) -> tuple[str, bool]:
@@ -98,43 +104,57 @@ class SqlRepository:
             return existing, False
         return self._creates(new)
 
-    def _create_all(self, news: Sequence[NewOperation]) -> list[tuple[str, bool]]:
-        def work(conn: Connection) -> None:
-            for new in news:
-                self._insert(conn, new)
+    async def create_operation_async(
+            self, new: NewOperation,
+            committed: Callable[[str, bool], None] | None = None) -> tuple[str, bool]:
+        if new.idempotency_key is not None:  # looked up first, which blocks
+            return await asyncio.to_thread(self.create_operation, new)
+        return await self._creates.submit(
+            new, None if committed is None else lambda result: committed(*result))
 
-        self._write(work)
+    def _create_all(self, news: Sequence[NewOperation]) -> list[tuple[str, bool]]:
+        self._write(lambda conn: self._insert(conn, news))
         return [(new.id, True) for new in news]
 
     def _create_one(self, new: NewOperation) -> tuple[str, bool]:
         try:
-            self._write(lambda conn: self._insert(conn, new))
+            self._write(lambda conn: self._insert(conn, [new]))
         except IntegrityError:  # another process created it with this key just now
             if (existing := self._by_key(new.idempotency_key)) is None:
                 raise
             return existing, False
         return new.id, True
 
-    def _insert(self, conn: Connection, new: NewOperation) -> None:
-        book = OperationBook.created(new)
-        conn.execute(O.insert().values(
-            id=new.id, kind=new.kind, request=None if new.request is None
-            else sql.dumps(new.request), idempotency_key=new.idempotency_key,
-            created_at=new.created_at, **book.row()))
-        if new.tasks:
-            conn.execute(T.insert(), [{
-                "operation_id": new.id, "idx": index, "name": task.name, "type": task.type,
-                "params": sql.dumps(task.params), "depends_on": sql.dumps(task.depends_on),
-                "dependents": sql.dumps(task.dependents), "timeout": task.timeout,
-                "cancellable": task.cancellable, "state": Task.PENDING,
-                "deps_left": len(task.depends_on), "rdeps_left": None, "attempt": 1,
-                "version": 0, "side_effects": "[]", "abandoned": False,
-            } for index, task in enumerate(new.tasks)])
-        if new.attachments:
-            conn.execute(lcm_attachments.insert(), [
-                {"operation_id": new.id, "name": name, "content": content}
-                for name, content in new.attachments.items()])
-        self._flush(conn, book, new.request)
+    def _insert(self, conn: Connection, news: Sequence[NewOperation]) -> None:
+        """Insert ``news``, each statement once for all of them: their rows, tasks,
+        attachments, then the outbox rows of each in turn (notices, events)."""
+        operations: list[dict[str, Any]] = []
+        tasks: list[dict[str, Any]] = []
+        attachments: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        books = []
+        for new in news:
+            book = OperationBook.created(new)
+            books.append(book)
+            started = new.start.indexes if new.start is not None else ()
+            for index in started:  # leased as a claim would: RUNNING, version 1
+                book.task_moved(new.tasks[index].name, Task.PENDING, Task.RUNNING, 1)
+            book.ready -= len(started)
+            operations.append({
+                "id": new.id, "kind": new.kind, "idempotency_key": new.idempotency_key,
+                "request": None if new.request is None else sql.dumps(new.request),
+                "created_at": new.created_at, **book.row()})
+            tasks += [sql.task_row(new, index, index in started)
+                      for index in range(len(new.tasks))]
+            attachments += [{"operation_id": new.id, "name": name, "content": content}
+                            for name, content in new.attachments.items()]
+        sql.INSERT_OPERATION.many(conn, operations)
+        sql.INSERT_TASK.many(conn, tasks)
+        sql.INSERT_ATTACHMENT.many(conn, attachments)
+        for new, book in zip(news, books, strict=True):
+            self._notify(conn, book, new.request, outbox)
+            outbox += sql.event_rows(book)
+        sql.OUTBOX.many(conn, outbox)
 
     def _by_key(self, key: str | None) -> str | None:
         if key is None:
@@ -156,7 +176,7 @@ class SqlRepository:
             rows = conn.execute(select(T).where(T.c.operation_id.in_([op.id for op in ops]))
                                 .order_by(T.c.operation_id, T.c.idx)).all() if ops else []
         tasks = {key: list(group) for key, group in groupby(rows, lambda row: row.operation_id)}
-        return [_operation_view(op, tasks.get(op.id, [])) for op in ops]
+        return [sql.operation_view(op, tasks.get(op.id, [])) for op in ops]
 
     def operation_states(self, operation_ids: Collection[str],
                          ) -> dict[str, tuple[OperationState, Direction]]:
@@ -179,9 +199,7 @@ class SqlRepository:
 
     def leases(self) -> list[Lease]:
         with self._store.connect(read_only=True) as conn:
-            return [Lease(*row) for row in conn.execute(select(
-                T.c.operation_id, T.c.idx, T.c.lease_owner, T.c.lease_expires, T.c.version,
-            ).where(sql.IS_LEASED))]
+            return [Lease(*row) for row in sql.LEASES.rows(conn)]
 
     def apply_control(self, operation_id: str, control: str, expected: OperationState,
                       target: OperationState, now: float) -> bool:
@@ -236,17 +254,8 @@ class SqlRepository:
         return Progress(oks, tuple(claims), (op.id,) if op.changed else ())
 
     def runnable_operations(self, limit: int) -> list[str]:
-        # One probe per operation processing (its counter) or rolling back (an index).
-        compensable = select(T.c.idx).where(
-            T.c.operation_id == O.c.id, T.c.rdeps_left == 0,
-            T.c.state.in_(sorted(machine.COMPENSABLE))).exists()
-        query = union_all(
-            select(O.c.id, O.c.created_at).where(O.c.state == Op.PROCESSING, O.c.ready > 0),
-            select(O.c.id, O.c.created_at).where(O.c.state == Op.ROLLING_BACK, compensable),
-        ).subquery()
         with self._store.connect(read_only=True) as conn:
-            return list(conn.scalars(select(query.c.id).order_by(query.c.created_at)
-                                     .limit(limit)))
+            return [row.id for row in sql.RUNNABLE.rows(conn, {"b_limit": limit})]
 
     def claim(self, operation_id: str, *, owner: str, want: int, now: float,
               lease_until: float) -> list[Claim]:
@@ -273,11 +282,12 @@ class SqlRepository:
     def _claim(self, conn: Connection, op: OperationBook, owner: str, want: int,
                lease_until: float) -> list[Claim]:
         forward = op.state is Op.PROCESSING
-        if want <= 0 or op.state not in self._ready or (forward and op.ready == 0):
+        if want <= 0 or op.state not in sql.READY_PREPARED or (forward and op.ready == 0):
             return []
-        rows = conn.execute(self._ready[op.state], {"b_op": op.id, "b_limit": want}).all()
+        rows = sql.READY_PREPARED[op.state][self._pg].rows(conn, {"b_op": op.id,
+                                                                    "b_limit": want})
         # Version-checked, although the operation's lock already keeps other writers out.
-        _lease(conn, sql.LEASING[op.state], {"b_op": op.id, "b_owner": owner,
+        _lease(conn, sql.LEASE_PREPARED[op.state], {"b_op": op.id, "b_owner": owner,
                                           "b_until": lease_until, "b_now": op.now}, rows)
         new = Task.RUNNING if forward else Task.ROLLING_BACK
         op.ready -= len(rows) if forward else 0
@@ -295,7 +305,7 @@ class SqlRepository:
                 return Progress()  # finished, or taken over by another, meanwhile
             ends = machine.after_lapsed_lease(Task(row.state), op.state)
             if ends is None:
-                _lease(conn, sql.LEASING[None], {"b_op": op.id, "b_owner": owner,
+                _lease(conn, sql.LEASE_PREPARED[None], {"b_op": op.id, "b_owner": owner,
                                               "b_until": lease_until}, [row])
                 return Progress(claims=(_claim(op.id, row, Task(row.state), row.version + 1,
                                                owner, recovering=True),))
@@ -311,10 +321,14 @@ class SqlRepository:
 
     def record_side_effect(self, claim: Claim, side_effects: Sequence[Mapping[str, Any]],
                            ) -> bool:
-        params = {"b_op": claim.operation_id, "b_i": claim.index, "b_v": claim.version,
-                  "b_owner": claim.owner,
-                  "b_effects": sql.dumps([dict(effect) for effect in side_effects])}
-        return self._write(lambda conn: conn.execute(sql.RECORD, params).rowcount == 1)
+        return self._records({
+            "b_op": claim.operation_id, "b_i": claim.index, "b_v": claim.version,
+            "b_owner": claim.owner,
+            "b_effects": sql.dumps([dict(effect) for effect in side_effects])})
+
+    def _record_all(self, records: Sequence[Mapping[str, Any]]) -> list[bool]:
+        return self._write(lambda conn: [sql.RECORD_PREPARED.run(conn, params) == 1
+                                         for params in records])
 
     def renew_leases(self, owner: str, lease_until: float,
                      tasks: Collection[tuple[str, int]]) -> set[tuple[str, int]]:
@@ -346,21 +360,21 @@ def _unblock(conn: Connection, op: OperationBook, owner: str, want: int,
 
 def _lease(conn: Connection, stmt: Any, lease: Mapping[str, Any], rows: Sequence[Any]) -> None:
     """Run ``stmt``, a version-checked lease of ``rows`` (their version goes up by one)."""
-    if rows and conn.execute(stmt, [{**lease, "b_i": row.idx, "b_v": row.version}
-                                    for row in rows]).rowcount != len(rows):
+    if rows and stmt.many(conn, [{**lease, "b_i": row.idx, "b_v": row.version}
+                                 for row in rows]) != len(rows):
         raise RuntimeError("tasks changed while their operation was locked")
 
 
 def _write_outcome(conn: Connection, o: Outcome, now: float) -> bool:
     """Write ``o`` if its claim still holds the task (lease owner and version); whether it did."""
     machine.check_task(o.claim.state, o.state)
-    return conn.execute(sql.FINISH, {
+    return sql.FINISH_PREPARED.run(conn, {
         "b_op": o.claim.operation_id, "b_i": o.claim.index, "b_v": o.claim.version,
         "b_owner": o.claim.owner, "b_state": o.state, "b_error": _clip(o.error),
         "b_reason": _clip(o.reason), "b_abandoned": o.abandoned, "b_now": now,
         "b_result": None if o.result is None else sql.dumps(o.result),
         "b_back": o.claim.state is Task.ROLLING_BACK,
-        "b_rolled_back": o.state is Task.ROLLED_BACK}).rowcount == 1
+        "b_rolled_back": o.state is Task.ROLLED_BACK}) == 1
 
 
 def _claim(operation_id: str, row: Any, state: Task, version: int, owner: str,
@@ -369,14 +383,3 @@ def _claim(operation_id: str, row: Any, state: Task, version: int, owner: str,
                  tuple(sql.loads(row.depends_on)), tuple(sql.loads(row.dependents)),
                  tuple(sql.loads(row.side_effects)), row.timeout, bool(row.cancellable), state,
                  version, owner, recovering)
-
-
-def _operation_view(op: Any, rows: Sequence[Any]) -> OperationView:
-    names = [row.name for row in rows]
-    tasks = tuple(TaskView(
-        row.name, row.type, Task(row.state), row.attempt,
-        tuple(names[i] for i in sql.loads(row.depends_on)), sql.loads(row.params), row.started_at,
-        row.finished_at, row.error, sql.loads(row.result), tuple(sql.loads(row.side_effects)),
-        bool(row.abandoned), row.reason) for row in rows)
-    return OperationView(op.id, op.kind, Op(op.state), Direction(op.direction),
-                         sql.loads(op.request), op.error, op.created_at, op.updated_at, tasks)

@@ -33,8 +33,8 @@ def problem_response(status: int, detail: str, headers: dict[str, str] | None = 
                      **fields: Any) -> ConnexionResponse:
     """A problem+json answer; a 401 also tells the client which scheme to use."""
     headers = dict(headers or {})
-    if status == 401:
-        headers.setdefault("WWW-Authenticate", 'Basic realm="nfvd"')
+    for name, value in problem_headers(status).items():
+        headers.setdefault(name, value)
     return ConnexionResponse(status_code=status, mimetype=PROBLEM_JSON, content_type=PROBLEM_JSON,
                              body=problem_body(status, detail, **fields), headers=headers)
 
@@ -47,12 +47,24 @@ def json_response(body: Any, status: int = 200,
                              headers=headers or {})
 
 
+def error_problem(exc: FrameworkError) -> bytes:
+    """The problem body of ``exc``, raised by a handler; a server error is logged too."""
+    if exc.status >= 500:
+        log.error("%s: %s", exc.title, exc.detail)
+    return problem_body(exc.status, exc.detail, title=exc.title, type_=exc.type, **exc.extra)
+
+
+def problem_headers(status: int) -> dict[str, str]:
+    """The headers of a problem answer besides its type: a 401 tells which scheme to use."""
+    return {"WWW-Authenticate": 'Basic realm="nfvd"'} if status == 401 else {}
+
+
 def framework_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """Renders a :class:`FrameworkError` raised by a handler."""
     assert isinstance(exc, FrameworkError)  # noqa: S101 - registered for this class only
-    if exc.status >= 500:
-        log.error("%s: %s", exc.title, exc.detail)
-    return problem_response(exc.status, exc.detail, title=exc.title, type_=exc.type, **exc.extra)
+    return ConnexionResponse(status_code=exc.status, mimetype=PROBLEM_JSON,
+                             content_type=PROBLEM_JSON, body=error_problem(exc),
+                             headers=problem_headers(exc.status))
 
 
 # The rules of jsonschema's messages that follow the offending value: "<value> <rule>".
@@ -99,10 +111,15 @@ def http_error(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
                             headers=dict(exc.headers or {}))
 
 
-def unexpected_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """Logs the traceback under an incident id and answers a 500 that shows only that id."""
+def unexpected_problem(method: str, path: str, exc: BaseException) -> bytes:
+    """Logs the traceback under an incident id; the body of a 500 that shows only that id."""
     incident = uuid.uuid4().hex[:12]
-    log.error("unhandled error on %s %s (incident %s)", request.method, request.url.path,
-              incident, exc_info=exc)
-    return problem_response(500, f"the server failed to handle the request (incident {incident})",
-                            type_=PROBLEM_BASE + "internal-error", incident=incident)
+    log.error("unhandled error on %s %s (incident %s)", method, path, incident, exc_info=exc)
+    return problem_body(500, f"the server failed to handle the request (incident {incident})",
+                        type_=PROBLEM_BASE + "internal-error", incident=incident)
+
+
+def unexpected_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """Renders an exception no other handler took as a 500 (:func:`unexpected_problem`)."""
+    return ConnexionResponse(status_code=500, mimetype=PROBLEM_JSON, content_type=PROBLEM_JSON,
+                             body=unexpected_problem(request.method, request.url.path, exc))
