@@ -204,13 +204,16 @@ def test_a_bad_create_is_a_400_problem_naming_the_reason(
     assert named in answer.json()["detail"]
 
 
-def test_a_slow_delete_answers_202_then_404_and_a_bad_password_stays_secret(
+def test_without_aai_a_slow_delete_answers_202_then_404_and_a_bad_password_stays_secret(
         serve: Callable[..., ThreadServer], settings_factory: Callable[..., Any],
         regions_file: Path, openstack: OpenStack, tmp_path: Path) -> None:
     nfvd = serve(settings_factory(cloud_regions_file=str(regions_file),
                                   workload_poll_seconds=0.2, workload_delete_wait_seconds=0))
     answer = create(nfvd, body(TEMPLATE))
     until(nfvd, answer["workload_id"], settled)
+    no_aai = requests.post(url(nfvd, answer["workload_id"]), json={"generic-vnf-id": "v"},
+                           timeout=30)
+    assert no_aai.status_code == 400 and "NFVD_AAI_URL" in no_aai.json()["detail"]
     gone = requests.delete(url(nfvd, answer["workload_id"]), timeout=30)
     assert gone.status_code == 202, gone.text
     assert gone.json()["workload_status"] == "DELETE_IN_PROGRESS"
