@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -69,9 +70,15 @@ def hpa_attribute(key: str, value: Any, unit: str | None = None) -> dict[str, st
     """One ``hpa-feature-attributes`` entry: the value as a compact JSON string of strings."""
     if unit is not None and unit not in UNITS:
         raise ValueError(f"unit {unit!r} is not one of {', '.join(UNITS)}")
-    body = {"value": str(value)} if unit is None else {"value": str(value), "unit": unit}
-    return {"hpa-attribute-key": key,
-            "hpa-attribute-value": json.dumps(body, separators=(",", ":"))}
+    return {"hpa-attribute-key": key, "hpa-attribute-value": _attribute_value(str(value), unit)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _attribute_value(value: str, unit: str | None) -> str:
+    """The compact JSON of an attribute value, made once per distinct value: flavors repeat
+    them, and every plugin's every attribute comes through here."""
+    body = {"value": value} if unit is None else {"value": value, "unit": unit}
+    return json.dumps(body, separators=(",", ":"))
 
 
 def hpa_capability(data: Mapping[str, Any], feature: str, architecture: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,10 +12,6 @@ from framework import hookimpl, hpa_attribute, hpa_capability, hpa_count
 BASIC = "basicCapabilities"
 LOCAL_STORAGE = "localStorage"
 ARCHITECTURE = "generic"
-
-#: :func:`framework.hpa_attribute` made once per distinct attribute, as flavors repeat them;
-#: sharing its entries is safe because hpa_capability copies those it is given.
-_attribute = functools.lru_cache(maxsize=512)(hpa_attribute)
 
 
 def _flavor(data: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -74,14 +69,14 @@ class BasicDiscovery:
         flavor = _flavor(data)
         vcpus, ram = _count(flavor, "vcpus"), _count(flavor, "ram")
         storage = [
-            _attribute("diskSize", _size(flavor, "disk"), "GB"),
-            _attribute("swapMemSize", _size(flavor, "swap"), "MB"),
-            _attribute("ephemeralDiskSize", _size(flavor, "OS-FLV-EXT-DATA:ephemeral"), "GB"),
+            hpa_attribute("diskSize", _size(flavor, "disk"), "GB"),
+            hpa_attribute("swapMemSize", _size(flavor, "swap"), "MB"),
+            hpa_attribute("ephemeralDiskSize", _size(flavor, "OS-FLV-EXT-DATA:ephemeral"), "GB"),
         ]
         return [
             hpa_capability(data, BASIC, ARCHITECTURE, [
-                _attribute("numVirtualCpu", vcpus),
-                _attribute("virtualMemSize", ram, "MB"),
+                hpa_attribute("numVirtualCpu", vcpus),
+                hpa_attribute("virtualMemSize", ram, "MB"),
             ]),
             hpa_capability(data, LOCAL_STORAGE, ARCHITECTURE, storage),
         ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,10 +25,6 @@ TOPOLOGY = (("hw:cpu_sockets", "numCpuSockets"),
             ("hw:cpu_threads", "numCpuThreads"))
 #: The extra spec listing the CPU features the flavor needs, e.g. ``avx,acpi``.
 CPU_FEATURES = "hw:capabilities:cpu_info:features"
-
-#: :func:`framework.hpa_attribute` made once per distinct attribute, as flavors repeat them;
-#: sharing its entries is safe because hpa_capability copies those it is given.
-_attribute = functools.lru_cache(maxsize=512)(hpa_attribute)
 
 
 def _extra_specs(data: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -78,15 +73,15 @@ class CpuDiscovery:
         """
         specs = _extra_specs(data)
         capabilities = []
-        pinning = [_attribute(key, str(specs[spec])) for spec, key in PINNING if spec in specs]
+        pinning = [hpa_attribute(key, specs[spec]) for spec, key in PINNING if spec in specs]
         if pinning:
             capabilities.append(hpa_capability(data, CPU_PINNING, ARCHITECTURE, pinning))
-        topology = [_attribute(key, _count(specs, spec))
+        topology = [hpa_attribute(key, _count(specs, spec))
                     for spec, key in TOPOLOGY if spec in specs]
         if topology:
             capabilities.append(hpa_capability(data, CPU_TOPOLOGY, ARCHITECTURE, topology))
         if CPU_FEATURES in specs:
             capabilities.append(hpa_capability(
                 data, INSTRUCTION_SET_EXTENSIONS, INSTRUCTION_SET_ARCHITECTURE,
-                [_attribute(INSTRUCTION_SET_EXTENSIONS, str(specs[CPU_FEATURES]))]))
+                [hpa_attribute(INSTRUCTION_SET_EXTENSIONS, specs[CPU_FEATURES])]))
         return capabilities

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,10 +22,6 @@ PAGE_SIZES: dict[str, tuple[str, str] | None] = {
 NUMA_NODES = "hw:numa_nodes"
 NUMA_CPUS = "hw:numa_cpus.{}"
 NUMA_MEM = "hw:numa_mem.{}"
-
-#: :func:`framework.hpa_attribute` made once per distinct attribute, as flavors repeat them;
-#: sharing its entries is safe because hpa_capability copies those it is given.
-_attribute = functools.lru_cache(maxsize=512)(hpa_attribute)
 
 
 def _extra_specs(data: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -57,15 +52,15 @@ def _huge_pages(specs: Mapping[str, Any]) -> list[dict[str, str]]:
         raise ValueError(f"{PAGE_SIZE} is empty")
     if value in PAGE_SIZES:
         size = PAGE_SIZES[value]
-        return [] if size is None else [_attribute("memoryPageSize", *size)]
+        return [] if size is None else [hpa_attribute("memoryPageSize", *size)]
     # ONAP reports any other value as it is, in KB, the unit Nova assumes without a suffix
-    return [_attribute("memoryPageSize", value, "KB")]
+    return [hpa_attribute("memoryPageSize", value, "KB")]
 
 
 def _numa(specs: Mapping[str, Any]) -> list[dict[str, str]]:
     """numaNodes, then numaCpu-N and numaMem-N of each node N below it that has both."""
     nodes = _positive(specs, NUMA_NODES)
-    attributes = [_attribute("numaNodes", nodes)]
+    attributes = [hpa_attribute("numaNodes", nodes)]
     # the nodes named by the extra specs rather than range(nodes), which a count such as
     # 10**12 would make endless; ONAP reads the same nodes: N below the count, spelt as str(N)
     prefix = NUMA_CPUS.format("")
@@ -75,8 +70,8 @@ def _numa(specs: Mapping[str, Any]) -> list[dict[str, str]]:
         cpus, mem = NUMA_CPUS.format(node), NUMA_MEM.format(node)
         # ONAP skips a node that lacks either spec
         if mem in specs:
-            attributes += [_attribute(f"numaCpu-{node}", str(specs[cpus])),
-                           _attribute(f"numaMem-{node}", _positive(specs, mem), "MB")]
+            attributes += [hpa_attribute(f"numaCpu-{node}", specs[cpus]),
+                           hpa_attribute(f"numaMem-{node}", _positive(specs, mem), "MB")]
     return attributes
 
 

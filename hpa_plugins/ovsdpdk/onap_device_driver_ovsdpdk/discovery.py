@@ -24,10 +24,6 @@ INFO_KEY = "ovsDpdk"
 #: The longest cloud_extra_info text whose library is remembered (a region's flavors share it).
 REMEMBERED = 4096
 
-#: :func:`framework.hpa_attribute` made once per distinct attribute, as flavors repeat them;
-#: sharing its entries is safe because hpa_capability copies those it is given.
-_attribute = functools.lru_cache(maxsize=512)(hpa_attribute)
-
 
 def _invalid(field: str, value: object, problem: str) -> ValueError:
     shown = repr(value)
@@ -111,4 +107,4 @@ class OvsDpdkDiscovery:
         if found is None:
             return []
         name, version = found
-        return [hpa_capability(data, FEATURE, ARCHITECTURE, [_attribute(name, version)])]
+        return [hpa_capability(data, FEATURE, ARCHITECTURE, [hpa_attribute(name, version)])]

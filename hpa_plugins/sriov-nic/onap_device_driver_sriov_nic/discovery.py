@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,10 +17,6 @@ FORMAT = "sriov-nic-<arch>-<vendor>-<device>-<physnet>:<count>"
 FEATURE = "sriovNICNetwork"
 #: A PCI vendor or device id: a 16-bit number in hex, as lspci and Nova write it (no ``0x``).
 PCI_ID = re.compile(r"[0-9A-Fa-f]{1,4}")
-
-#: :func:`framework.hpa_attribute` made once per distinct attribute, as flavors repeat them;
-#: sharing its entries is safe because hpa_capability copies those it is given.
-_attribute = functools.lru_cache(maxsize=512)(hpa_attribute)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,8 +104,8 @@ class SriovNicDiscovery:
             return []
         nic = parse(specs[EXTRA_SPEC])
         return [hpa_capability(data, FEATURE, nic.architecture, [
-            _attribute("pciCount", nic.count),
-            _attribute("pciVendorId", nic.vendor_id),
-            _attribute("pciDeviceId", nic.device_id),
-            _attribute("physicalNetwork", nic.physical_network),
+            hpa_attribute("pciCount", nic.count),
+            hpa_attribute("pciVendorId", nic.vendor_id),
+            hpa_attribute("pciDeviceId", nic.device_id),
+            hpa_attribute("physicalNetwork", nic.physical_network),
         ])]
