@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -252,67 +252,79 @@ class AaiClient:
     def get_flavor(self, owner: str, region: str, flavor_id: str, depth_all: bool = True
                    ) -> dict[str, Any] | None:
         """The flavor (with its capabilities when ``depth_all``), or None when A&AI has none."""
+        return self.read(self.flavor_path(owner, region, flavor_id),
+                         "all" if depth_all else None)
+
+    def put_flavor(self, owner: str, region: str, flavor: Mapping[str, Any]) -> dict[str, Any]:
+        """Creates or updates the flavor with its ``hpa-capabilities`` (:meth:`write` with
+        :func:`merge_flavor`); AaiError with ``status`` 404 when the region is not in A&AI."""
+        flavor_id = str(flavor.get("flavor-id") or "")
+        if not flavor_id:
+            raise AaiError("put_flavor: the flavor has no flavor-id")
+        return self.write(self.flavor_path(owner, region, flavor_id),
+                          lambda current: merge_flavor(current, flavor),
+                          f" (is cloud region {owner}/{region} in A&AI?)")
+
+    def delete_flavor(self, owner: str, region: str, flavor_id: str) -> bool:
+        """Deletes the flavor's capabilities, then the flavor; False if A&AI had no flavor."""
         path = self.flavor_path(owner, region, flavor_id)
-        answer = self.send("GET", path, {"depth": "all"} if depth_all else None)
+        return self.delete(path, lambda current: [
+            (f"{path}/hpa-capabilities/hpa-capability/"
+             f"{quote(str(cap.get('hpa-capability-id')), safe='')}", cap)
+            for cap in _capabilities(current) if isinstance(cap, Mapping)])
+
+    def read(self, path: str, depth: str | None = "all") -> dict[str, Any] | None:
+        """The object at ``path`` read with ``depth`` (``all``: its nested children too), or
+        None when A&AI has none."""
+        answer = self.send("GET", path, None if depth is None else {"depth": depth})
         if answer.status == 404:
             return None
         if answer.status != 200:
             raise self.error("GET", path, answer)
         return answer.json(f"GET {self._url(path)}")
 
-    def put_flavor(self, owner: str, region: str, flavor: Mapping[str, Any]) -> dict[str, Any]:
-        """Creates or updates the flavor with its ``hpa-capabilities``; returns the body PUT.
+    def write(self, path: str, merge: Callable[[dict[str, Any] | None], dict[str, Any]],
+              missing_hint: str = "") -> dict[str, Any]:
+        """Creates or updates the object at ``path``; returns the body PUT.
 
-        Reads the flavor, merges ``flavor`` into it (:func:`merge_flavor`) and PUTs the
-        result; after a resource-version conflict (another writer was quicker) it reads and
-        merges again, up to ``retries`` times. Raises :class:`AaiError` otherwise, e.g. with
-        ``status`` 404 when the cloud region is not in A&AI.
+        PUTs ``merge(what A&AI holds, or None)``, which carries the current versions; after a
+        conflict (another writer was quicker) it reads and merges again, up to ``retries``
+        times. ``missing_hint`` ends the error of a 404 (no parent). Raises AaiError.
         """
-        flavor_id = str(flavor.get("flavor-id") or "")
-        if not flavor_id:
-            raise AaiError("put_flavor: the flavor has no flavor-id")
-        path = self.flavor_path(owner, region, flavor_id)
         for attempt in self.attempts():
-            body = merge_flavor(self.get_flavor(owner, region, flavor_id), flavor)
+            body = merge(self.read(path))
             answer = self.send("PUT", path, body=body)
             if answer.status in (200, 201, 204):
-                log.debug("A&AI flavor %s/%s/%s written", owner, region, flavor_id)
+                log.debug("A&AI %s written", path)
                 return body
             if answer.status not in CONFLICTS or attempt == self.settings.retries:
-                hint = (f" (is cloud region {owner}/{region} in A&AI?)"
-                        if answer.status == 404 else "")
-                raise self.error("PUT", path, answer, hint)
-            log.info("A&AI flavor %s/%s/%s changed meanwhile (%d); reading it again",
-                     owner, region, flavor_id, answer.status)
+                raise self.error("PUT", path, answer,
+                                 missing_hint if answer.status == 404 else "")
+            log.info("A&AI %s changed meanwhile (%d); reading it again", path, answer.status)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def delete_flavor(self, owner: str, region: str, flavor_id: str) -> bool:
-        """Deletes the flavor's capabilities, then the flavor; False if A&AI had no flavor.
-
-        Each DELETE carries the resource-version just read; after a conflict the flavor is
-        read again, up to ``retries`` times.
-        """
-        path = self.flavor_path(owner, region, flavor_id)
+    def delete(self, path: str, children: Callable[[dict[str, Any]], list[
+            tuple[str, Mapping[str, Any]]]] = lambda current: []) -> bool:
+        """Deletes the object at ``path`` after its nested ``children(object)`` (each a path
+        and the child as read), each with the version just read; False if A&AI had no object.
+        After a conflict the object is read again, up to ``retries`` times."""
         found = False
         for attempt in self.attempts():
-            current = self.get_flavor(owner, region, flavor_id)
+            current = self.read(path)
             if current is None:
                 return found
             found = True
             conflict = None
-            for cap in [c for c in _capabilities(current) if isinstance(c, Mapping)]:
-                cap_path = (f"{path}/hpa-capabilities/hpa-capability/"
-                            f"{quote(str(cap.get('hpa-capability-id')), safe='')}")
-                conflict = self._delete(cap_path, cap, attempt)
+            for child_path, child in children(current):
+                conflict = self._delete(child_path, child, attempt)
                 if conflict:
                     break
             if conflict is None:
                 conflict = self._delete(path, current, attempt)
                 if not conflict:
-                    log.debug("A&AI flavor %s/%s/%s deleted", owner, region, flavor_id)
+                    log.debug("A&AI %s deleted", path)
                     return True
-            log.info("A&AI flavor %s/%s/%s changed meanwhile (%d); reading it again",
-                     owner, region, flavor_id, conflict)
+            log.info("A&AI %s changed meanwhile (%d); reading it again", path, conflict)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _delete(self, path: str, item: Mapping[str, Any], attempt: int) -> int | None:

@@ -110,11 +110,8 @@ class Heatbridge:
     def ensure_tenant(self, owner: str, region: str, inventory: WorkloadInventory) -> None:
         """Creates the workload's tenant under the region unless A&AI has it."""
         path = self.tenant_path(owner, region, inventory.tenant_id)
-        answer = self.client.send("GET", path, {"depth": "0"})
-        if answer.status == 200:
+        if self.client.read(path, depth="0") is not None:
             return
-        if answer.status != 404:
-            raise self.client.error("GET", path, answer)
         body = {"tenant-id": inventory.tenant_id,
                 "tenant-name": inventory.tenant_name or inventory.tenant_id}
         answer = self.client.send("PUT", path, body=body)
@@ -125,49 +122,17 @@ class Heatbridge:
     def put_vserver(self, owner: str, region: str, tenant_id: str,
                     item: Mapping[str, Any]) -> None:
         """Creates or updates one vserver with its l-interfaces (read, merge, PUT)."""
-        path = self.vserver_path(owner, region, tenant_id, item["vserver-id"])
-        for attempt in self.client.attempts():
-            current = self._get(path)
-            answer = self.client.send("PUT", path, body=_merge(current, item))
-            if answer.status in (200, 201, 204):
-                return
-            if answer.status not in CONFLICTS or attempt == self.client.settings.retries:
-                raise self.client.error("PUT", path, answer)
-        raise AssertionError("unreachable")  # pragma: no cover
+        self.client.write(self.vserver_path(owner, region, tenant_id, item["vserver-id"]),
+                          lambda current: _merge(current, item))
 
     def delete_vserver(self, owner: str, region: str, tenant_id: str, vserver_id: str) -> bool:
         """Deletes the vserver's l-interfaces, then the vserver; False if A&AI had none."""
         path = self.vserver_path(owner, region, tenant_id, vserver_id)
-        for attempt in self.client.attempts():
-            current = self._get(path)
-            if current is None:
-                return False
-            children = [(f"{path}/l-interfaces/l-interface/"
-                         f"{quote(str(item.get('interface-name')), safe='')}", item)
-                        for item in (current.get("l-interfaces") or {}).get("l-interface", [])
-                        if isinstance(item, dict)]
-            last = attempt == self.client.settings.retries
-            if all(self._delete(child, item, last) for child, item in children) and \
-                    self._delete(path, current, last):
-                return True
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _get(self, path: str) -> dict[str, Any] | None:
-        answer = self.client.send("GET", path, {"depth": "all"})
-        if answer.status == 404:
-            return None
-        if answer.status != 200:
-            raise self.client.error("GET", path, answer)
-        return answer.json(f"GET {path}")
-
-    def _delete(self, path: str, item: Mapping[str, Any], last: bool) -> bool:
-        """True when gone; False after a conflict worth reading again for."""
-        answer = self.client.send("DELETE", path, {RV: str(item.get(RV, ""))})
-        if answer.status in (200, 204, 404):
-            return True
-        if answer.status in CONFLICTS and not last:
-            return False
-        raise self.client.error("DELETE", path, answer)
+        return self.client.delete(path, lambda current: [
+            (f"{path}/l-interfaces/l-interface/"
+             f"{quote(str(item.get('interface-name')), safe='')}", item)
+            for item in (current.get("l-interfaces") or {}).get("l-interface", [])
+            if isinstance(item, dict)])
 
 
 def write(client: AaiClient, owner: str, region: str, inventory: WorkloadInventory,
