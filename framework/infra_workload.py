@@ -277,10 +277,8 @@ class InfraWorkloads:
         """Starts the A&AI update (heatbridge) of a workload: the 202 body."""
         project = self._project(project)
         workload = self._workload(owner, region, workload_id)
-        client = self.context.aai()
-        if client is None:
+        if self.context.aai is None:
             raise BadRequest("A&AI is not configured: set NFVD_AAI_URL")
-        client.close()
         vnf = body.get("generic-vnf-id") or workload.generic_vnf_id
         if not isinstance(vnf, str) or not vnf:
             raise BadRequest("generic-vnf-id is required: the VNF the vservers belong to")

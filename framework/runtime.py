@@ -192,7 +192,7 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
 def _register_workloads(catalog: TaskCatalog, settings: Settings, store: Store,
                         plugins: PluginRegistry) -> WorkloadContext:
     """The infra_workload task types, over the cloud regions of the settings."""
-    from framework.aai import AaiClient, AaiSettings
+    from framework.aai import AaiSettings
     from framework.cloud_regions import load_cloud_regions
     from framework.workload_tasks import (
         AAI_UPDATE,
@@ -207,12 +207,10 @@ def _register_workloads(catalog: TaskCatalog, settings: Settings, store: Store,
         WorkloadTable,
     )
 
-    def aai() -> AaiClient | None:
-        return AaiClient(AaiSettings.from_settings(settings)) if settings.aai_url else None
-
     context = WorkloadContext(plugins.workload_types,
                               load_cloud_regions(settings.cloud_regions_file),
-                              WorkloadTable(store), aai,
+                              WorkloadTable(store),
+                              AaiSettings.from_settings(settings) if settings.aai_url else None,
                               poll_seconds=settings.workload_poll_seconds,
                               timeout_seconds=settings.workload_timeout_seconds)
     catalog.register(CREATE, CreateWorkload(context))

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 
 from framework import heatbridge
-from framework.aai import AaiClient, AaiError
+from framework.aai import AaiClient, AaiError, AaiSettings
 from framework.engine import ActionFailed, TaskContext, TaskType
 from framework.store import Store
 from framework.store.tables import mc_workloads
@@ -124,9 +124,14 @@ class WorkloadContext:
     types: Mapping[str, WorkloadType]
     regions: Mapping[tuple[str, str], CloudRegion]
     table: WorkloadTable
-    aai: Callable[[], AaiClient | None]
+    #: None when A&AI is not configured
+    aai: AaiSettings | None
     poll_seconds: float = 1.0
     timeout_seconds: float = 3600.0
+
+    def aai_client(self) -> AaiClient | None:
+        """A new client of A&AI (the caller closes it), or None when it is not configured."""
+        return None if self.aai is None else AaiClient(self.aai)
 
     def target(self, params: Mapping[str, Any]) -> tuple[WorkloadType, CloudRegion]:
         """The workload type and cloud region a task's params name."""
@@ -270,7 +275,7 @@ class UpdateAai(TaskType):
         return workload
 
     def _client(self) -> AaiClient:
-        client = self.context.aai()
+        client = self.context.aai_client()
         if client is None:
             raise RuntimeError("A&AI is not configured: set NFVD_AAI_URL")
         return client
@@ -314,7 +319,7 @@ class DeleteWorkload(TaskType):
         return {"status": "DELETE_COMPLETE", "aaiVserversRemoved": removed}
 
     def _remove_vservers(self, params: Mapping[str, Any], workload: Workload) -> list[str]:
-        client = self.context.aai()
+        client = self.context.aai_client()
         if client is None:
             return []
         bridge = heatbridge.Heatbridge(client)
