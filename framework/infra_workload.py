@@ -267,8 +267,10 @@ class InfraWorkloads:
     # -- A&AI update, delete -----------------------------------------------------------------
 
     def _idle(self, workload: Workload) -> None:
+        """Conflict while the workload's last operation runs (a create that only follows a
+        finished stack aside: its stack is checked by the caller)."""
         state = self.engine.get(workload.operation_id).state
-        if state in RUNNING:
+        if state in RUNNING and workload.operation_kind != KIND_CREATE:
             raise Conflict(f"workload {workload.workload_id} has an operation {state} "
                            f"({workload.operation_id}): wait for it or cancel it")
 
@@ -290,8 +292,7 @@ class InfraWorkloads:
                 str(stack.get("status")).endswith("_IN_PROGRESS"):
             raise Conflict(f"workload {workload_id} is {stack.get('status')}: update A&AI once "
                            "it is complete")
-        if workload.operation_kind != KIND_CREATE:  # a create following a finished stack is fine
-            self._idle(workload)
+        self._idle(workload)
         operation, _ = self.engine.submit(KIND_UPDATE, [TaskSpec("aai-update", AAI_UPDATE, {
             "owner": owner, "region": region, "project": project,
             "type": workload.template_type, "workload_id": workload_id, "vnf": vnf,
@@ -307,17 +308,13 @@ class InfraWorkloads:
         """Deletes a workload: None when it is gone within the wait (204), else the 202 body."""
         project = self._project(project)
         workload = self._workload(owner, region, workload_id)
-        running = workload.operation_kind == KIND_DELETE and \
-            self.engine.get(workload.operation_id).state in RUNNING
-        if running:
-            operation_id = workload.operation_id
+        if workload.operation_kind == KIND_DELETE and \
+                self.engine.get(workload.operation_id).state in RUNNING:
+            operation_id = workload.operation_id  # asked again: wait for the same delete
         else:
-            if workload.operation_kind != KIND_DELETE or \
-                    self.engine.get(workload.operation_id).state != "COMPLETED":
-                self._show(workload, project)
-            if workload.operation_kind == KIND_UPDATE:
-                self._idle(workload)
-            elif workload.operation_kind == KIND_CREATE:
+            self._show(workload, project)
+            self._idle(workload)
+            if workload.operation_kind == KIND_CREATE:
                 self._stop_following(workload)
             operation, _ = self.engine.submit(KIND_DELETE, [TaskSpec("delete", DELETE, {
                 "owner": owner, "region": region, "project": project,
@@ -336,7 +333,6 @@ class InfraWorkloads:
             raise CloudFailed(f"operation {operation_id}: "
                               f"{done.error or _failure(done) or done.state}")
         return None
-
 
     def _stop_following(self, workload: Workload) -> None:
         """Cancels a create still following the workload: the delete replaces it."""
