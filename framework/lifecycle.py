@@ -136,10 +136,13 @@ class LifecycleTask(TaskType):
         return dataclasses.replace(lifecycle_request(ctx.params["request"], ctx.operation_id),
                                    cancelled=lambda: ctx.cancelled)
 
+    def declared_side_effect(self, ctx: TaskContext) -> Mapping[str, Any]:
+        # the driver is asked to run this lifecycle, under this request id
+        return {"lifecycle": ctx.params["request"]["lifecycleName"],
+                "requestId": ctx.idempotency_key}
+
     def action(self, ctx: TaskContext) -> Mapping[str, Any]:
         request = self._request(ctx)
-        ctx.record_side_effect({"lifecycle": request.lifecycle_name,
-                                "requestId": ctx.idempotency_key})
         with driver_directory(ctx, self.driver.uses_driver_files) as path:
             try:
                 result = self.driver.execute_lifecycle(

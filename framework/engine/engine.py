@@ -29,7 +29,7 @@ from framework.engine.ports import (
     SystemClock,
 )
 from framework.engine.scheduler import Scheduler
-from framework.engine.task import TaskCatalog
+from framework.engine.task import TaskCatalog, TaskContext
 from framework.engine.workers import new_owner_id
 from framework.errors import Conflict, NotFound
 
@@ -138,16 +138,41 @@ class Engine:
         # workers have room: they start as soon as it commits, without a claim of their own.
         roots = tuple(i for i, deps in enumerate(graph.depends_on) if not deps)
         reserved = self._scheduler.reserve(len(roots)) if roots else 0
-        start = StartLease(self.worker_id, now + self._lease, roots[:reserved]) \
+        operation_id = str(uuid.uuid4())
+        start = StartLease(self.worker_id, now + self._lease, roots[:reserved],
+                           self._declared(operation_id, tasks, roots[:reserved])) \
             if reserved else None
         new = NewOperation(
-            id=str(uuid.uuid4()), kind=kind, request=None if request is None else dict(request),
+            id=operation_id, kind=kind, request=None if request is None else dict(request),
             idempotency_key=idempotency_key, created_at=now,
             tasks=tuple(NewTask(spec.name, spec.type, dict(spec.params), graph.depends_on[i],
                                 graph.dependents[i], spec.timeout, spec.cancellable)
                         for i, spec in enumerate(tasks)),
             attachments=dict(attachments or {}), start=start)
         return new, graph
+
+    def _declared(self, operation_id: str, tasks: Sequence[TaskSpec], indexes: Sequence[int],
+                  ) -> dict[int, Mapping[str, Any]]:
+        """The side effects the types of tasks ``indexes`` declare, to record with their
+        lease. A type that fails to say is asked again before its action, which then fails."""
+        declared: dict[int, Mapping[str, Any]] = {}
+        for index in indexes:
+            spec = tasks[index]
+            task_type = self._catalog.get(spec.type)
+            if task_type is None:
+                continue
+            ctx = TaskContext(operation_id=operation_id, task=spec.name, params=spec.params,
+                              attempt=1)
+            try:
+                with ctx.frozen("while declaring it"):
+                    effect = task_type.declared_side_effect(ctx)
+                if effect is not None:
+                    effect = dict(effect)
+                    json.dumps(effect, allow_nan=False)
+                    declared[index] = effect
+            except Exception:  # noqa: S112 - the runner asks again and fails the task
+                continue
+        return declared
 
     def _submitted(self, new: NewOperation, graph: dag.Graph, operation_id: str,
                    created: bool) -> tuple[OperationView, bool]:
@@ -317,7 +342,8 @@ def _started(new: NewOperation, index: int) -> Claim:
     # what a claim reads back from the store: JSON, not the objects given to submit
     params = json.loads(json.dumps(dict(task.params)))
     return Claim(new.id, index, task.name, task.type, params, 1, task.depends_on,
-                 task.dependents, (), task.timeout, task.cancellable, TaskState.RUNNING, 1,
+                 task.dependents, new.start.side_effects(index), task.timeout,
+                 task.cancellable, TaskState.RUNNING, 1,
                  new.start.owner)
 
 
@@ -326,7 +352,8 @@ def _created_view(new: NewOperation, graph: dag.Graph) -> OperationView:
     tasks = tuple(TaskView(task.name, task.type,
                            TaskState.RUNNING if i in started else TaskState.PENDING, 1,
                            tuple(graph.names[dep] for dep in task.depends_on), task.params,
-                           new.created_at if i in started else None, None, None, None, (),
+                           new.created_at if i in started else None, None, None, None,
+                           new.start.side_effects(i) if new.start is not None else (),
                            False, None)
                   for i, task in enumerate(new.tasks))
     state = OperationState.PROCESSING if tasks else OperationState.COMPLETED

@@ -31,6 +31,13 @@ class StartLease:
     owner: str
     until: float
     indexes: tuple[int, ...]
+    #: the side effect each leased task's type declared (by index), recorded with the lease
+    declared: Mapping[int, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def side_effects(self, index: int) -> tuple[Mapping[str, Any], ...]:
+        """What task ``index`` has recorded once leased: its declared side effect, if any."""
+        effect = self.declared.get(index)
+        return () if effect is None else (effect,)
 
 
 @dataclasses.dataclass(frozen=True)

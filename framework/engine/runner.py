@@ -61,6 +61,7 @@ def run(claim: Claim, catalog: TaskCatalog, ctx: TaskContext) -> Outcome:
             if not verdict:
                 return Outcome(claim, TaskState.SKIPPED, reason=clip(verdict.reason))
         step = "action"
+        _declare(task_type, ctx)
         result = _json_result(_action(task_type, ctx))
         if ctx.cancelled:
             return Outcome(claim, TaskState.CANCELLED, reason="cancelled while running")
@@ -86,6 +87,13 @@ def _kept(exc: Exception) -> Any:
         return _json_result(exc.result)
     except (TypeError, ValueError):
         return None
+
+
+def _declare(task_type: TaskType, ctx: TaskContext) -> None:
+    """Record the type's declared side effect unless its lease already did."""
+    effect = task_type.declared_side_effect(ctx)
+    if effect is not None and dict(effect) not in ctx.side_effects:
+        ctx.record_side_effect(effect)
 
 
 def _action(task_type: TaskType, ctx: TaskContext) -> Any:

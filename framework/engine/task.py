@@ -127,7 +127,8 @@ class TaskType(abc.ABC):
     ``side_effects`` declares whether the action changes anything outside nfvd. The
     default :meth:`rollback` does nothing for a type that declares none, and otherwise
     raises NotImplementedError: a type with side effects must say how to remove them.
-    The default pre- and postconditions are true.
+    The default pre- and postconditions are true. A side effect known before the action
+    runs can be declared (:meth:`declared_side_effect`) instead of recorded by the action.
     """
 
     side_effects: ClassVar[bool] = True
@@ -143,6 +144,18 @@ class TaskType(abc.ABC):
     def postcondition(self, ctx: TaskContext) -> Verdict:
         """Did the action really succeed? Also asked at recovery, before running it again."""
         return Verdict(True)
+
+    def declared_side_effect(self, ctx: TaskContext) -> Mapping[str, Any] | None:
+        """The side effect the action makes, when it is known before it runs (from
+        ``ctx.params`` and ``ctx.idempotency_key`` alone); None (the default) when not.
+
+        The engine records it for the action: with the task's lease when a new operation
+        leases the task as it is created (no write of its own then), else just before the
+        action. Recorded at the lease, it is there even if the action never begins (a
+        crash, a precondition that raises), so the rollback must be harmless for a side
+        effect that was never made, as every rollback already must. Must be quick and pure.
+        """
+        return None
 
     def rollback(self, ctx: TaskContext) -> None:
         """Remove every side effect in ``ctx.side_effects``; must be idempotent."""

@@ -137,7 +137,8 @@ def task_row(new: NewOperation, index: int, started: bool) -> dict[str, Any]:
            "lease_expires": None, "started_at": None}
     if started and new.start is not None:
         row.update(state=Task.RUNNING, version=1, lease_owner=new.start.owner,
-                   lease_expires=new.start.until, started_at=new.created_at)
+                   lease_expires=new.start.until, started_at=new.created_at,
+                   side_effects=dumps([dict(e) for e in new.start.side_effects(index)]))
     return row
 
 
