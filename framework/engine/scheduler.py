@@ -19,14 +19,16 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """One thread that owns every database write of the workers of an engine.
+    """One thread that makes the database writes of the workers of an engine.
 
     It sleeps on a condition that is notified when a task ends or the engine commits a
     change (submit, control), and wakes anyway every ``poll_interval`` to look for work
     from other processes, recover lapsed leases and see controls given elsewhere. Each
-    pass writes the outcomes waiting (one transaction per operation, which also claims
-    the tasks they unblocked), then fills free slots; the task code runs on a
-    :class:`Pool`. Every ``lease_seconds / 3`` it renews the leases of its runs.
+    pass writes the outcomes waiting (one transaction for all, which also claims the
+    tasks they unblocked), then fills free slots; the task code runs on a :class:`Pool`.
+    Every ``lease_seconds / 3`` it renews the leases of its runs. A task that ends while
+    no other outcome waits to be written writes its own, on its thread, and starts the
+    tasks it unblocked: an idle engine finishes a task without waking this thread.
     """
 
     def __init__(self, repository: Repository, catalog: TaskCatalog, clock: Clock, *,
@@ -40,6 +42,7 @@ class Scheduler:
         self._outcomes: list[tuple[Run, Outcome]] = []
         self._runs: dict[tuple[str, int], Run] = {}  # runs holding one of the slots
         self._reserved = 0  # slots promised to tasks being leased by a submit
+        self._finishing = False  # a task's thread is writing its outcome
         self._started = False
         self._scan = True
         self._stopping = False
@@ -213,8 +216,52 @@ class Scheduler:
                 else TaskState.ROLLBACK_FAILED
             outcome = Outcome(claim, failed, error=f"task code raised {type(exc).__name__}")
         with self._cond:
-            self._outcomes.append((run, outcome))
+            # Written here when nothing else waits to be: one wake-up of the scheduler less.
+            # Otherwise (or when writing fails) the scheduler writes it, with the others.
+            here = not (self._outcomes or self._finishing or self._stopping or run.abandoned) \
+                and self._runs.get(run.key) is run
+            if here:
+                self._finishing = True
+                # the slots free now, besides the run's own, for the tasks it unblocks
+                extra = max(0, self._workers - len(self._runs) - self._reserved)
+                self._reserved += extra
+            else:
+                self._outcomes.append((run, outcome))
+                self._cond.notify_all()
+        if here:
+            self._finish_here(run, outcome, extra)
+
+    def _finish_here(self, run: Run, outcome: Outcome, extra: int) -> None:
+        """Write ``outcome`` on the task's own thread and run the tasks it unblocked."""
+        now = self._clock.now()
+        progress = None
+        try:
+            progress = self._repo.finish(run.claim.operation_id, [outcome], owner=self._owner,
+                                         want=1 + extra, now=now,
+                                         lease_until=now + self._lease)
+        except Exception:
+            log.warning("engine %s: writing the outcome of task %s of operation %s failed; "
+                        "the scheduler retries", self._owner, run.claim.name,
+                        run.claim.operation_id, exc_info=True)
+        with self._cond:
+            self._finishing = False
+            self._reserved -= extra
+            if progress is None:
+                self._outcomes.append((run, outcome))
+            else:
+                self._runs.pop(run.key, None)
+                if len(progress.claims) >= 1 + extra:
+                    self._scan = True  # there may be more
             self._cond.notify_all()
+        if progress is None:
+            return
+        if not progress.accepted[0]:
+            log.info("engine %s: outcome %s of task %s of operation %s discarded (no longer "
+                     "its lease holder)", self._owner, outcome.state, run.claim.name,
+                     run.claim.operation_id)
+        self._dispatch(progress.claims, now)
+        if progress.changed:
+            self._on_change(progress.changed)
 
     # -- time-outs, controls from elsewhere, leases, recovery ---------------------------------
 
