@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import contextlib
 import dataclasses
+import hashlib
 import io
 import os
 import re
@@ -13,6 +15,7 @@ import shutil
 import stat
 import struct
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -328,11 +331,29 @@ class DriverDirectory:
         self.remove()
 
 
+#: Digests of the packages that passed :func:`verify` lately, with the limits they passed:
+#: an orchestrator sends a resource's package with every request for it.
+_VERIFIED: collections.OrderedDict[tuple[bytes, PackageLimits], None] = collections.OrderedDict()
+_VERIFIED_MAX = 256
+_VERIFIED_LOCK = threading.Lock()
+
+
 def accept(driver_files: str, limits: PackageLimits) -> bytes:
     """The zip bytes of ``driverFiles``, checked whole before a request is accepted: every
-    member decompressed and counted, nothing written (BadRequest naming the member)."""
+    member decompressed and counted, nothing written (BadRequest naming the member). A
+    package that passed under the same limits lately is known by its digest."""
     data = decode_driver_files(driver_files, limits)
-    verify(data, limits)
+    key = (hashlib.blake2b(data, digest_size=32).digest(), limits)
+    with _VERIFIED_LOCK:
+        known = key in _VERIFIED
+        if known:
+            _VERIFIED.move_to_end(key)
+    if not known:
+        verify(data, limits)
+        with _VERIFIED_LOCK:
+            _VERIFIED[key] = None
+            if len(_VERIFIED) > _VERIFIED_MAX:
+                _VERIFIED.popitem(last=False)
     return data
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import collections
 import dataclasses
+import hashlib
 import io
 import os
 import stat
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from framework import packages
 from framework.errors import BadRequest
 from framework.packages import (
     RATIO_FLOOR,
@@ -497,3 +500,44 @@ def test_refused_driver_directory_leaves_nothing(tmp_path: Path, text: str) -> N
     with pytest.raises(BadRequest):
         DriverDirectory(text, base=base)
     assert list(base.iterdir()) == []
+
+
+# -- accept: a package checked once while it is sent again and again -------------------------
+
+def test_a_package_accepted_once_is_not_checked_again_under_the_same_limits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[PackageLimits] = []
+    real = packages.verify
+    monkeypatch.setattr(packages, "verify", lambda data, limits: (checked.append(limits),
+                                                                   real(data, limits))[1])
+    data = make_zip(M("scripts/Create.sh", os.urandom(64)))
+    text = base64.b64encode(data).decode()
+    assert packages.accept(text, PackageLimits()) == data
+    assert packages.accept(base64.encodebytes(data).decode(), PackageLimits()) == data
+    assert len(checked) == 1
+    tighter = PackageLimits(max_files=5)
+    assert packages.accept(text, tighter) == data
+    assert checked == [PackageLimits(), tighter]
+
+
+def test_a_refused_package_is_refused_every_time() -> None:
+    bomb = base64.b64encode(make_zip(M("big", bytes(2 * MB)))).decode()
+    limits = PackageLimits(max_uncompressed_bytes=MB)
+    for _ in range(2):
+        with pytest.raises(BadRequest, match="larger than 1048576 bytes uncompressed"):
+            packages.accept(bomb, limits)
+
+
+def test_the_memory_of_accepted_packages_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packages, "_VERIFIED", collections.OrderedDict())
+    monkeypatch.setattr(packages, "_VERIFIED_MAX", 3)
+    texts = [base64.b64encode(make_zip(M(f"f{i}", b"x"))).decode() for i in range(5)]
+    for text in texts:
+        packages.accept(text, PackageLimits())
+    packages.accept(texts[2], PackageLimits())  # the most recent again
+    packages.accept(base64.b64encode(make_zip(M("f5", b"x"))).decode(), PackageLimits())
+    assert len(packages._VERIFIED) == 3
+    kept = {digest for digest, _limits in packages._VERIFIED}
+    assert kept == {hashlib.blake2b(base64.b64decode(text), digest_size=32).digest()
+                    for text in (texts[2], texts[4],
+                                 base64.b64encode(make_zip(M("f5", b"x"))).decode())}
