@@ -18,6 +18,8 @@ _PATTERNS = (
                r"[\"']?\s*[:=]\s*[\"']?)([^\s,;&\"']+)"),
     re.compile(r"(://[^/\s:@]+:)([^@/\s]+)(@)"),
 )
+#: every word the second pattern can match contains one of these
+_PATTERN_1_WORDS = ("passw", "secret", "token")
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
 
@@ -26,19 +28,30 @@ class SecretMasker(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
+        self.secrets: frozenset[str] = frozenset()
+        self._longest_first: list[str] = []
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         # very short values would mask ordinary words; they are still caught by the patterns
-        self.secrets.update(s for s in secrets if s and len(s) >= 4)
+        self.secrets = self.secrets | {s for s in secrets if s and len(s) >= 4}
+        self._longest_first = sorted(self.secrets, key=len, reverse=True)
 
     def mask(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        text = _PATTERNS[0].sub(lambda m: m.group(1) + m.group(2) + " " + MASK, text)
-        text = _PATTERNS[1].sub(lambda m: m.group(1) + MASK, text)
-        return _PATTERNS[2].sub(lambda m: m.group(1) + MASK + m.group(3), text)
+        for secret in self._longest_first:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        # Each pattern needs a word that most lines lack, looked for first. casefold() maps
+        # what the patterns' IGNORECASE matches too (a long s, the Kelvin sign), and no
+        # word has an i, which IGNORECASE also matches as a dotless or dotted one.
+        lowered = text.casefold()
+        if "author" in lowered:
+            text = _PATTERNS[0].sub(lambda m: m.group(1) + m.group(2) + " " + MASK, text)
+        if any(word in lowered for word in _PATTERN_1_WORDS):
+            text = _PATTERNS[1].sub(lambda m: m.group(1) + MASK, text)
+        if "://" in text:
+            text = _PATTERNS[2].sub(lambda m: m.group(1) + MASK + m.group(3), text)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
