@@ -26,9 +26,9 @@ class Scheduler:
     from other processes, recover lapsed leases and see controls given elsewhere. Each
     pass writes the outcomes waiting (one transaction for all, which also claims the
     tasks they unblocked), then fills free slots; the task code runs on a :class:`Pool`.
-    Every ``lease_seconds / 3`` it renews the leases of its runs. A task that ends while
-    no other outcome waits to be written writes its own, on its thread, and starts the
-    tasks it unblocked: an idle engine finishes a task without waking this thread.
+    Every ``lease_seconds / 3`` it renews the leases of its runs. The only task running
+    writes its own outcome, on its thread, and starts the tasks it unblocked: an engine
+    with one task at a time (a chain, a lone request) does not wake this thread for it.
     """
 
     def __init__(self, repository: Repository, catalog: TaskCatalog, clock: Clock, *,
@@ -216,10 +216,11 @@ class Scheduler:
                 else TaskState.ROLLBACK_FAILED
             outcome = Outcome(claim, failed, error=f"task code raised {type(exc).__name__}")
         with self._cond:
-            # Written here when nothing else waits to be: one wake-up of the scheduler less.
-            # Otherwise (or when writing fails) the scheduler writes it, with the others.
+            # The only task running writes its own outcome: one wake-up of the scheduler less.
+            # Otherwise (or when writing fails) the scheduler writes it with the others, in
+            # one transaction for all.
             here = not (self._outcomes or self._finishing or self._stopping or run.abandoned) \
-                and self._runs.get(run.key) is run
+                and len(self._runs) == 1 and self._runs.get(run.key) is run
             if here:
                 self._finishing = True
                 # the slots free now, besides the run's own, for the tasks it unblocks
