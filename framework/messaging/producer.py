@@ -81,6 +81,7 @@ class EventProducer:
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 0,
+            "socket.nagle.disable": True,  # a lone event leaves at once, not after an ACK
             "message.timeout.ms": 30000,
             **extra,
             "bootstrap.servers": bootstrap_servers,
