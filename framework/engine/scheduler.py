@@ -42,7 +42,6 @@ class Scheduler:
         self._outcomes: list[tuple[Run, Outcome]] = []
         self._runs: dict[tuple[str, int], Run] = {}  # runs holding one of the slots
         self._reserved = 0  # slots promised to tasks being leased by a submit
-        self._finishing = False  # a task's thread is writing its outcome
         self._started = False
         self._scan = True
         self._stopping = False
@@ -173,9 +172,7 @@ class Scheduler:
             progress = finished[operation_id]
             for (run, outcome), ok in zip(group, progress.accepted, strict=True):
                 if not ok:
-                    log.info("engine %s: outcome %s of task %s of operation %s discarded "
-                             "(no longer its lease holder)", self._owner, outcome.state,
-                             run.claim.name, operation_id)
+                    self._discarded(run, outcome)
             claims += progress.claims
             changed += progress.changed
         if scan and len(claims) < free:
@@ -219,10 +216,11 @@ class Scheduler:
             # The only task running writes its own outcome: one wake-up of the scheduler less.
             # Otherwise (or when writing fails) the scheduler writes it with the others, in
             # one transaction for all.
-            here = not (self._outcomes or self._finishing or self._stopping or run.abandoned) \
+            # (A run writing its own outcome stays in _runs until it is written, so no other
+            # run can be the only one meanwhile.)
+            here = not (self._outcomes or self._stopping or run.abandoned) \
                 and len(self._runs) == 1 and self._runs.get(run.key) is run
             if here:
-                self._finishing = True
                 # the slots free now, besides the run's own, for the tasks it unblocks
                 extra = max(0, self._workers - len(self._runs) - self._reserved)
                 self._reserved += extra
@@ -245,7 +243,6 @@ class Scheduler:
                         "the scheduler retries", self._owner, run.claim.name,
                         run.claim.operation_id, exc_info=True)
         with self._cond:
-            self._finishing = False
             self._reserved -= extra
             if progress is None:
                 self._outcomes.append((run, outcome))
@@ -257,12 +254,15 @@ class Scheduler:
         if progress is None:
             return
         if not progress.accepted[0]:
-            log.info("engine %s: outcome %s of task %s of operation %s discarded (no longer "
-                     "its lease holder)", self._owner, outcome.state, run.claim.name,
-                     run.claim.operation_id)
+            self._discarded(run, outcome)
         self._dispatch(progress.claims, now)
         if progress.changed:
             self._on_change(progress.changed)
+
+    def _discarded(self, run: Run, outcome: Outcome) -> None:
+        log.info("engine %s: outcome %s of task %s of operation %s discarded (no longer its "
+                 "lease holder)", self._owner, outcome.state, run.claim.name,
+                 run.claim.operation_id)
 
     # -- time-outs, controls from elsewhere, leases, recovery ---------------------------------
 
