@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from framework.messaging.relay import OutboxRelay
     from framework.multicloud import RegionRegistry
     from framework.store import Store
+    from framework.store.outbox_rows import Written
     from framework.workload_tasks import WorkloadContext
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Runtime:
             # every commit may have added outbox rows: publish them now, not at the next poll
             self.lifecycles = _lifecycles(self.settings, self.store, self.plugins,
                                           on_commit=self.relay.notify,
+                                          handoff=self.relay.handoff,
                                           discovery=lambda: self._discovery())
             self.executions = _executions(self.settings, self.lifecycles)
             self.rolling_updates = _rolling_updates(self.settings, self.lifecycles)
@@ -167,7 +169,8 @@ class Runtime:
 
 def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
                 on_commit: Callable[[], None] | None = None,
-                discovery: Callable[[], Discovery] | None = None) -> Lifecycles:
+                discovery: Callable[[], Discovery] | None = None,
+                handoff: Callable[[Written], bool] | None = None) -> Lifecycles:
     from framework.coordination import rolling
     from framework.engine import Engine
     from framework.execution_events import ExecutionNotifier
@@ -175,7 +178,8 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
     from framework.lifecycle import Lifecycles, build_catalog
     from framework.store.lcm import SqlRepository
 
-    repository = SqlRepository(store, on_commit, notifiers={KIND: ExecutionNotifier()})
+    repository = SqlRepository(store, on_commit, notifiers={KIND: ExecutionNotifier()},
+                               handoff=handoff)
     catalog = build_catalog(plugins)
     rolling.register(catalog, plugins, _coordinator(settings, plugins))
     _register_multicloud(catalog, settings, store, plugins, discovery)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, func, select, text
 from framework.messaging.dedupe import MESSAGE_ID_HEADER, MessageIdScanner, Wanted, message_id
 from framework.messaging.producer import Delivery, EventProducer, MessagingError
 from framework.store import Store
+from framework.store.outbox_rows import Written
 from framework.store.prepared import Prepared
 from framework.store.tables import outbox
 
@@ -127,6 +128,10 @@ class OutboxRelay:
         self._checked_through: int | None = None
         #: Rows handed to the producer and not yet confirmed, in id order.
         self._inflight: list[tuple[int, Future[Delivery]]] = []
+        #: Rows Kafka confirmed and not yet deleted, in id order (see :meth:`relay_once`).
+        self._confirmed: list[int] = []
+        #: Held while rows are read and handed to the producer, by a pass or a handoff.
+        self._sending = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -139,6 +144,44 @@ class OutboxRelay:
         """Something was committed to the outbox: publish it now rather than at the next poll."""
         self._wake.set()
 
+    def handoff(self, written: Written) -> bool:
+        """Publishes rows this process has just committed, when they are the next ones.
+
+        ``written`` are the rows of one SQLite transaction with their ids (see
+        :mod:`framework.store.outbox_rows`). They are published here, on the committing
+        thread, when this relay leads, has made its scan, and the first of them is one
+        more than the highest row it sent (and has not deleted), or 1 when it holds none:
+        then no row before them is waiting. True if all were published; otherwise the
+        relay's next pass reads the rest from the outbox, in order, as it does every row.
+        """
+        if not written or not self._sending.acquire(blocking=False):
+            return False  # a pass is reading: it, or the next one, finds them
+        try:
+            if self._stop.is_set() or self._checked_through is None \
+                    or not self._leadership.held or len(self._inflight) >= _MAX_INFLIGHT \
+                    or written[0][0] != self._sent_through() + 1:
+                return False
+            for row_id, row in written:
+                self._publish(row_id, row["topic"], row["payload"], row["key"], row["headers"])
+            return True
+        except MessagingError:  # not queued: the pass sends it again, from the outbox
+            return False
+        finally:
+            self._sending.release()
+
+    def _publish(self, row_id: int, topic: str, payload: str, key: str | None,
+                 headers: str | None) -> None:
+        future = self.producer.publish(topic, payload.encode(), key=key,
+                                       headers=json.loads(headers) if headers else None)
+        future.add_done_callback(self._delivered)
+        self._inflight.append((row_id, future))
+
+    def _sent_through(self) -> int:
+        """The highest id sent and not deleted yet (0: none); every row below it was sent."""
+        if self._inflight:
+            return self._inflight[-1][0]
+        return self._confirmed[-1] if self._confirmed else 0
+
     def stop(self, timeout: float = 10.0) -> None:
         """Publishes what it can within ``timeout``, then stops; rows left wait for next time."""
         deadline = time.monotonic() + timeout
@@ -146,9 +189,21 @@ class OutboxRelay:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        # a handoff under way ends first, and none starts after
+        got = self._sending.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            if got:
+                self._stopped(deadline)
+            self._reset()
+        finally:
+            if got:
+                self._sending.release()
+
+    def _stopped(self, deadline: float) -> None:
+        """Deletes the rows Kafka confirms by ``deadline`` (once the relay's thread ended)."""
         if self._thread is None or not self._thread.is_alive():
             # what is on its way: delete what Kafka confirms in time, not send it again
-            confirmed = []
+            confirmed, self._confirmed = self._confirmed, []
             for row_id, future in self._inflight:
                 try:
                     future.result(max(0.0, deadline - time.monotonic()))
@@ -157,7 +212,6 @@ class OutboxRelay:
                 confirmed.append(row_id)
             with contextlib.suppress(Exception):
                 self._delete(confirmed)
-        self._step_down()
 
     def pending(self) -> int:
         """Rows still waiting in the outbox."""
@@ -178,10 +232,18 @@ class OutboxRelay:
                 self._wake.clear()
 
     def _step_down(self) -> None:
+        with self._sending:
+            self._reset()
+
+    def _reset(self) -> None:
+        if self._confirmed:  # not sent again if the store lets them go
+            with contextlib.suppress(Exception):
+                self._delete(self._confirmed)
         self._leadership.release()
         # Whoever leads next (this relay included) cannot know what was sent meanwhile.
         self._checked_through = None
         self._inflight = []  # sent again from the first row still in the outbox
+        self._confirmed = []
 
     def relay_once(self) -> int:
         """Publishes the next rows and deletes those Kafka confirmed; how many rows moved.
@@ -192,7 +254,15 @@ class OutboxRelay:
         with a message id first (see :meth:`drop_published`); it raises, publishing
         nothing, if the scan fails. A failed delivery raises after the rows confirmed
         before it are deleted.
+
+        Confirmed rows are deleted by a pass that has nothing new to publish, or once a
+        batch of them has gathered: a delete is a write, and made before publishing it
+        would hold back the rows just committed behind the commit of others.
         """
+        with self._sending:
+            return self._pass()
+
+    def _pass(self) -> int:
         rows = self._next_batch()
         skipped = 0
         if self._checked_through is None:
@@ -204,12 +274,8 @@ class OutboxRelay:
             if skipped:
                 rows = self._next_batch()
         for row in rows:
-            headers = json.loads(row.headers) if row.headers else None
-            future = self.producer.publish(row.topic, row.payload.encode(), key=row.key,
-                                           headers=headers)
-            future.add_done_callback(self._delivered)
-            self._inflight.append((row.id, future))
-        confirmed: list[int] = []
+            self._publish(row.id, row.topic, row.payload, row.key, row.headers)
+        confirmed = self._confirmed
         failure: BaseException | None = None
         while self._inflight and self._inflight[0][1].done():
             row_id, future = self._inflight[0]
@@ -220,11 +286,14 @@ class OutboxRelay:
                 break
             confirmed.append(row_id)
             self._inflight.pop(0)
-        self._delete(confirmed)
-        self.published += len(confirmed)
+        deleted = 0
+        if confirmed and (not rows or failure is not None or len(confirmed) >= self.batch):
+            self._delete(confirmed)
+            self.published += len(confirmed)
+            deleted, self._confirmed = len(confirmed), []
         if failure is not None:
             raise failure
-        return skipped + len(rows) + len(confirmed)
+        return skipped + len(rows) + deleted
 
     def _delivered(self, _future: Future[Delivery]) -> None:
         # Confirmed rows are deleted with the next batch (or at the next poll): waking for
@@ -246,10 +315,10 @@ class OutboxRelay:
         if room == 0:
             return []
         if self.store.dialect == "sqlite":
-            after = self._inflight[-1][0] if self._inflight else 0
             with self.store.connect(read_only=True) as conn:
-                return list(_AFTER.rows(conn, {"b_after": after, "b_limit": room}))
-        sent = {row_id for row_id, _future in self._inflight}
+                return list(_AFTER.rows(conn, {"b_after": self._sent_through(),
+                                               "b_limit": room}))
+        sent = {row_id for row_id, _future in self._inflight}.union(self._confirmed)
         with self.store.connect(read_only=True) as conn:
             rows = conn.execute(select(outbox).order_by(outbox.c.id)
                                 .limit(room + len(sent))).all()

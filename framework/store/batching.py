@@ -40,12 +40,15 @@ class GroupCommit(Generic[T, R]):
     load a batch is one item, written at once: nothing waits for company.
 
     :meth:`submit` is the same for a coroutine: the item is queued for the writer thread,
-    and the event loop is woken once per batch.
+    and the event loop is woken once per batch. ``after`` is called on the writing
+    thread after each batch, once its callers have been given their results.
     """
 
     def __init__(self, write_all: Callable[[Sequence[T]], Sequence[R]],
-                 write_one: Callable[[T], R], max_batch: int = 500) -> None:
+                 write_one: Callable[[T], R], max_batch: int = 500,
+                 after: Callable[[], None] | None = None) -> None:
         self._write_all, self._write_one, self._max = write_all, write_one, max_batch
+        self._after = after
         self._queue: list[_Entry[T, R]] = []
         self._writing = False  # a caller or the writer thread is writing, or will
         self._changed = threading.Condition()
@@ -116,6 +119,16 @@ class GroupCommit(Generic[T, R]):
             self._finish()
 
     def _write(self, batch: list[_Entry[T, R]]) -> None:
+        try:
+            self._write_batch(batch)
+        finally:
+            if self._after is not None:
+                try:
+                    self._after()
+                except Exception:
+                    log.exception("group commit: the work after a batch failed")
+
+    def _write_batch(self, batch: list[_Entry[T, R]]) -> None:
         try:
             results = self._write_all([entry.item for entry in batch]) if len(batch) > 1 \
                 else [self._write_one(batch[0].item)]

@@ -17,6 +17,7 @@ from framework.engine.model import Direction, OperationState, OperationView, Tas
 from framework.engine.model import clip as _clip
 from framework.engine.ports import Claim, Lease, NewOperation, Outcome, Progress
 from framework.store import lcm_sql as sql
+from framework.store import outbox_rows
 from framework.store.batching import GroupCommit
 from framework.store.database import Store
 from framework.store.lcm_controls import mark_compensation, retry_tasks
@@ -41,26 +42,32 @@ class SqlRepository:
     """
 
     def __init__(self, store: Store, on_commit: Callable[[], None] | None = None,
-                 notifiers: Mapping[str, Notifier] | None = None) -> None:
+                 notifiers: Mapping[str, Notifier] | None = None,
+                 handoff: Callable[[outbox_rows.Written], bool] | None = None) -> None:
         """``on_commit`` is called after every committed write (the outbox relay's wake-up);
-        ``notifiers`` by operation kind add their own messages as operations move."""
+        ``notifiers`` by operation kind add their own messages as operations move. On
+        SQLite, ``handoff`` is given the outbox rows of each committed write first; when it
+        answers True (it published them), ``on_commit`` is not called."""
         self._store = store
-        self._on_commit = on_commit
+        self._after = outbox_rows.AfterCommit(store.dialect, on_commit, handoff)
         self._notifiers = dict(notifiers or {})
-        # concurrent submits share one transaction: one write lock, one commit
-        self._creates = GroupCommit(self._create_all, self._create_one)
+        # concurrent submits share one transaction: one write lock, one commit; their
+        # events are published once the callers have their answer
+        self._creates = GroupCommit(self._create_all, self._create_one,
+                                    after=self._after.deferred)
         # and so do the side effects that tasks running at the same time record
         self._records = GroupCommit(self._record_all,
                                     lambda params: self._record_all([params])[0])
         # PostgreSQL locks the rows it reads (claims skip rows another claimer holds).
         self._pg = store.dialect == "postgresql"
 
-    def _write(self, work: Callable[[Connection], R]) -> R:
-        """``work`` in one transaction, run again after a deadlock (PostgreSQL aborts one)."""
+    def _write(self, work: Callable[[Connection], R], defer: bool = False) -> R:
+        """``work`` in one transaction, run again after a deadlock (PostgreSQL aborts one);
+        ``defer``: its outbox rows wait for :meth:`AfterCommit.deferred`."""
         attempt = 0
         while True:
             try:
-                with self._store.engine.begin() as conn:
+                with self._store.engine.begin() as conn, self._after.journal(conn) as written:
                     result = work(conn)
             except DBAPIError as exc:
                 attempt += 1
@@ -68,8 +75,7 @@ class SqlRepository:
                     raise
                 time.sleep(0.01 * attempt)
                 continue
-            if self._on_commit is not None:
-                self._on_commit()
+            self._after.committed(written, defer)
             return result
 
     def _lock(self, conn: Connection, operation_id: str, now: float,
@@ -113,12 +119,12 @@ class SqlRepository:
             new, None if committed is None else lambda result: committed(*result))
 
     def _create_all(self, news: Sequence[NewOperation]) -> list[tuple[str, bool]]:
-        self._write(lambda conn: self._insert(conn, news))
+        self._write(lambda conn: self._insert(conn, news), defer=True)
         return [(new.id, True) for new in news]
 
     def _create_one(self, new: NewOperation) -> tuple[str, bool]:
         try:
-            self._write(lambda conn: self._insert(conn, [new]))
+            self._write(lambda conn: self._insert(conn, [new]), defer=True)
         except IntegrityError:  # another process created it with this key just now
             if (existing := self._by_key(new.idempotency_key)) is None:
                 raise
@@ -154,7 +160,7 @@ class SqlRepository:
         for new, book in zip(news, books, strict=True):
             self._notify(conn, book, new.request, outbox)
             outbox += sql.event_rows(book)
-        sql.OUTBOX.many(conn, outbox)
+        outbox_rows.write(conn, outbox)
 
     def _by_key(self, key: str | None) -> str | None:
         if key is None:

@@ -16,8 +16,9 @@ from framework.engine.model import Direction, OperationView, TaskView
 from framework.engine.model import OperationState as Op
 from framework.engine.model import TaskState as Task
 from framework.engine.ports import NewOperation
+from framework.store import outbox_rows
 from framework.store.prepared import Prepared
-from framework.store.tables import lcm_attachments, outbox
+from framework.store.tables import lcm_attachments
 from framework.store.tables import lcm_operations as O  # noqa: N811 - short names read better
 from framework.store.tables import lcm_tasks as T  # noqa: N811
 
@@ -80,7 +81,6 @@ INSERT_TASK = Prepared(T.insert(), [
     "cancellable", "state", "deps_left", "rdeps_left", "attempt", "version", "side_effects",
     "abandoned", "lease_owner", "lease_expires", "started_at"])
 INSERT_ATTACHMENT = Prepared(lcm_attachments.insert(), ["operation_id", "name", "content"])
-OUTBOX = Prepared(outbox.insert(), ["topic", "key", "payload", "headers", "created_at"])
 WRITE_OPERATION = Prepared(FLUSH)
 LOCKS = {skip: Prepared(LOCK.with_for_update(skip_locked=skip)) for skip in (False, True)}
 LOCK_SQLITE = Prepared(LOCK)  # every writing transaction of SQLite holds the write lock
@@ -120,7 +120,7 @@ def event_rows(op: OperationBook) -> list[dict[str, Any]]:
 def flush(conn: Connection, op: OperationBook) -> None:
     """Write the operation's events and its row (nothing if nothing happened)."""
     if op.events:
-        OUTBOX.many(conn, event_rows(op))
+        outbox_rows.write(conn, event_rows(op))
         WRITE_OPERATION.run(conn, {"b_op": op.id,
                                    **{f"b_{k}": v for k, v in op.row().items()}})
 

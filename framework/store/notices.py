@@ -9,8 +9,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
+from framework.store import outbox_rows
 from framework.store.prepared import Prepared
-from framework.store.tables import lcm_notices, lcm_operations, lcm_tasks, outbox
+from framework.store.tables import lcm_notices, lcm_operations, lcm_tasks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,6 @@ _TASKS = Prepared(select(lcm_tasks.c.name, lcm_tasks.c.state, lcm_tasks.c.result
 _SEEN = Prepared(select(lcm_notices.c.name).where(lcm_notices.c.operation_id == bindparam("b_op"),
                                                   lcm_notices.c.name == bindparam("b_name")))
 _MARK = Prepared(lcm_notices.insert(), ["operation_id", "name", "created_at"])
-_OUTBOX = Prepared(outbox.insert(), ["topic", "key", "payload", "headers", "created_at"])
 
 
 class NoticeContext:
@@ -95,7 +95,7 @@ class NoticeContext:
         if self._outbox is not None:
             self._outbox.append(row)
         else:
-            _OUTBOX.run(self._conn, row)
+            outbox_rows.write(self._conn, [row])
 
 
 class Notifier(Protocol):

@@ -1,0 +1,145 @@
+"""Rows handed to the relay by the transaction that wrote them (SQLite), against the real broker.
+
+The relay under test polls only every 30 s, so a message that arrives sooner was published
+by the handoff, on the committing thread, not by a pass of the relay.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_relay import add_rows
+
+from framework.engine.ports import NewOperation, NewTask
+from framework.messaging import EventProducer
+from framework.messaging.relay import OutboxRelay, wait_until_empty
+from framework.store import Store, open_store, outbox_rows
+from framework.store.lcm import SqlRepository
+from framework.store.outbox_rows import Written
+
+SLEEPY = {"poll_interval": 30.0}
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path / 'nfvd.db'}")
+    yield opened
+    opened.close()
+
+
+def leading(store: Store, producer: EventProducer, relays: Callable[..., OutboxRelay],
+            topic: str) -> OutboxRelay:
+    """A relay that leads and has made its scan (one row went through it), then sleeps."""
+    relay = relays(store, producer, **SLEEPY)
+    add_rows(store, topic, 1, key="first")
+    assert wait_until_empty(relay, timeout=20)
+    return relay
+
+
+def write(store: Store, topic: str, count: int, key: str = "op-1") -> Written:
+    """``count`` rows written in one transaction, as the repository writes them."""
+    with store.connect() as conn, outbox_rows.journal(conn) as written:
+        outbox_rows.write(conn, [
+            {"topic": topic, "key": key, "payload": json.dumps({"seq": i + 1}),
+             "headers": json.dumps({"source": "handoff"}), "created_at": time.time()}
+            for i in range(count)])
+        conn.commit()
+    return written
+
+
+def test_rows_that_follow_the_last_one_sent_are_published_at_once(
+        sqlite_store: Store, producer: EventProducer, relays: Callable[..., OutboxRelay],
+        kafka_consumer: Any) -> None:
+    topic = f"handoff-{uuid.uuid4().hex[:8]}"
+    relay = leading(sqlite_store, producer, relays, topic)
+    written = write(sqlite_store, topic, 3)
+    # consecutive; from 1, as SQLite numbers rows again once the table is empty
+    assert [row_id for row_id, _row in written] == [1, 2, 3]
+    assert relay.handoff(written) is True
+    more = write(sqlite_store, topic, 2)  # after rows sent, not yet deleted
+    assert [row_id for row_id, _row in more] == [4, 5]
+    assert relay.handoff(more) is True
+    messages = kafka_consumer(topic, 6, timeout=10)  # the relay itself sleeps for 30 s
+    assert [m.key() for m in messages] == [b"first"] + [b"op-1"] * 5
+    assert [json.loads(m.value())["seq"] for m in messages[1:]] == [1, 2, 3, 1, 2]
+    assert messages[1].headers() == [("source", b"handoff")]
+    # the rows stay until a pass finds Kafka's confirmation, then are deleted
+    assert relay.pending() == 5
+    assert wait_until_empty(relay, timeout=10)
+    assert relay.published == 6
+
+
+def test_rows_after_rows_not_handed_over_are_left_to_the_relay_in_order(
+        sqlite_store: Store, producer: EventProducer, relays: Callable[..., OutboxRelay],
+        kafka_consumer: Any) -> None:
+    topic = f"gap-{uuid.uuid4().hex[:8]}"
+    relay = leading(sqlite_store, producer, relays, topic)
+    add_rows(sqlite_store, topic, 1, key="other")  # written by someone who hands nothing over
+    written = write(sqlite_store, topic, 2)
+    assert relay.handoff(written) is False
+    assert relay.pending() == 3  # nothing published past the row waiting before them
+    assert wait_until_empty(relay, timeout=10)  # a pass sends all three, in order
+    messages = kafka_consumer(topic, 4)
+    assert [m.key() for m in messages] == [b"first", b"other", b"op-1", b"op-1"]
+    assert relay.published == 4
+
+
+def test_no_handoff_before_the_scan_nor_after_stop(
+        sqlite_store: Store, producer: EventProducer, relays: Callable[..., OutboxRelay],
+        kafka_consumer: Any) -> None:
+    topic = f"idle-{uuid.uuid4().hex[:8]}"
+    unstarted = OutboxRelay(sqlite_store, producer)  # leads nothing, scanned nothing
+    assert unstarted.handoff(write(sqlite_store, topic, 1)) is False
+    relay = leading(sqlite_store, producer, relays, topic)  # publishes that row and its own
+    relay.stop()
+    assert relay.handoff(write(sqlite_store, topic, 1)) is False
+    assert relay.pending() == 1  # left for the next relay
+    messages = kafka_consumer(topic, 2)
+    assert sorted(m.key() for m in messages) == [b"first", b"op-1"]
+
+
+def new_operation() -> NewOperation:
+    task = NewTask("only", "noop", {}, (), (), None, True)
+    return NewOperation(str(uuid.uuid4()), "test", None, None, (task,), time.time())
+
+
+def test_the_repository_hands_over_what_it_committed(sqlite_store: Store) -> None:
+    handed: list[Written] = []
+    woken: list[bool] = []
+    answer = True
+
+    def handoff(rows: Written) -> bool:
+        handed.append(rows)
+        return answer
+
+    repository = SqlRepository(sqlite_store, on_commit=lambda: woken.append(True),
+                               handoff=handoff)
+    operation_id, _created = repository.create_operation(new_operation())
+    assert len(handed) == 1 and woken == []  # published: no wake-up for the relay
+    ids = [row_id for row_id, _row in handed[0]]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))
+    assert {row["key"] for _id, row in handed[0]} == {operation_id}
+    with sqlite_store.connect(read_only=True) as conn:
+        stored = conn.exec_driver_sql("SELECT id, payload FROM outbox ORDER BY id").all()
+    assert [(row_id, row["payload"]) for row_id, row in handed[0]] == \
+        [(row.id, row.payload) for row in stored]
+    answer = False  # not published: the relay is woken to read them
+    repository.create_operation(new_operation())
+    assert len(handed) == 2 and woken == [True]
+
+
+def test_journaling_is_for_sqlite_only(store: Store) -> None:
+    with store.connect() as conn:
+        if store.dialect == "sqlite":
+            with outbox_rows.journal(conn) as written:
+                outbox_rows.write(conn, [])
+            assert written == []
+        else:
+            with pytest.raises(ValueError, match="SQLite only"), outbox_rows.journal(conn):
+                pass
