@@ -7,6 +7,7 @@ by the handoff, on the committing thread, not by a pass of the relay.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,11 +43,11 @@ def leading(store: Store, producer: EventProducer, relays: Callable[..., OutboxR
     return relay
 
 
-def write(store: Store, topic: str, count: int, key: str = "op-1") -> Written:
+def write(store: Store, topic: str, count: int, key: str = "op-1", first: int = 1) -> Written:
     """``count`` rows written in one transaction, as the repository writes them."""
     with store.connect() as conn, outbox_rows.journal(conn) as written:
         outbox_rows.write(conn, [
-            {"topic": topic, "key": key, "payload": json.dumps({"seq": i + 1}),
+            {"topic": topic, "key": key, "payload": json.dumps({"seq": first + i}),
              "headers": json.dumps({"source": "handoff"}), "created_at": time.time()}
             for i in range(count)])
         conn.commit()
@@ -80,14 +81,40 @@ def test_rows_after_rows_not_handed_over_are_left_to_the_relay_in_order(
         kafka_consumer: Any) -> None:
     topic = f"gap-{uuid.uuid4().hex[:8]}"
     relay = leading(sqlite_store, producer, relays, topic)
-    add_rows(sqlite_store, topic, 1, key="other")  # written by someone who hands nothing over
+    add_rows(sqlite_store, topic, 1, key="op-1")  # written by someone who hands nothing over
     written = write(sqlite_store, topic, 2)
-    assert relay.handoff(written) is False
-    assert relay.pending() == 3  # nothing published past the row waiting before them
-    assert wait_until_empty(relay, timeout=10)  # a pass sends all three, in order
+    assert relay.handoff(written) is True  # taken, but not sent past the row before them:
+    assert wait_until_empty(relay, timeout=10)  # the relay was woken and read all three
     messages = kafka_consumer(topic, 4)
-    assert [m.key() for m in messages] == [b"first", b"other", b"op-1", b"op-1"]
+    assert [m.key() for m in messages] == [b"first", b"op-1", b"op-1", b"op-1"]
+    assert [m.headers() for m in messages[1:]] == [[("source", b"test")]] + \
+        [[("source", b"handoff")]] * 2
     assert relay.published == 4
+
+
+def test_rows_handed_over_by_many_threads_at_once_arrive_once_each_in_order(
+        sqlite_store: Store, producer: EventProducer, relays: Callable[..., OutboxRelay],
+        kafka_consumer: Any) -> None:
+    topic = f"threads-{uuid.uuid4().hex[:8]}"
+    relay = leading(sqlite_store, producer, relays, topic)
+    answers: list[bool] = []
+
+    def writer(name: str) -> None:
+        for seq in range(1, 51, 2):  # two rows per transaction
+            answers.append(relay.handoff(write(sqlite_store, topic, 2, key=name, first=seq)))
+
+    threads = [threading.Thread(target=writer, args=(f"t{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [True] * 200
+    messages = kafka_consumer(topic, 401, timeout=20)
+    for n in range(8):
+        seqs = [json.loads(m.value())["seq"] for m in messages if m.key() == f"t{n}".encode()]
+        assert seqs == list(range(1, 51))  # each once, in the order written
+    assert wait_until_empty(relay, timeout=10)
+    assert relay.published == 401
 
 
 def test_no_handoff_before_the_scan_nor_after_stop(
@@ -129,9 +156,14 @@ def test_the_repository_hands_over_what_it_committed(sqlite_store: Store) -> Non
         stored = conn.exec_driver_sql("SELECT id, payload FROM outbox ORDER BY id").all()
     assert [(row_id, row["payload"]) for row_id, row in handed[0]] == \
         [(row.id, row.payload) for row in stored]
+    now = time.time()
+    claim, = repository.claim(operation_id, owner="me", want=1, now=now, lease_until=now + 30)
+    assert len(handed) == 2  # the task's event
+    assert repository.record_side_effect(claim, [{"made": "it"}]) is True
+    assert len(handed) == 2 and woken == []  # no row written: nothing to hand, nobody woken
     answer = False  # not published: the relay is woken to read them
     repository.create_operation(new_operation())
-    assert len(handed) == 2 and woken == [True]
+    assert len(handed) == 3 and woken == [True]
 
 
 def test_journaling_is_for_sqlite_only(store: Store) -> None:

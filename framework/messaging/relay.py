@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import fcntl
 import json
 import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, select, text
+from sqlalchemy import Row, bindparam, delete, func, select
 
 from framework.messaging.dedupe import MESSAGE_ID_HEADER, MessageIdScanner, Wanted, message_id
+from framework.messaging.leadership import Leadership
 from framework.messaging.producer import Delivery, EventProducer, MessagingError
 from framework.store import Store
 from framework.store.outbox_rows import Written
@@ -26,69 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Rows published and awaiting confirmation at most; then the relay waits for Kafka.
 _MAX_INFLIGHT = 5000
-#: Key of the PostgreSQL session advisory lock held by the one relay of a database.
-RELAY_LOCK_KEY = int.from_bytes(b"nfvdrely", "big")
 _AFTER = Prepared(select(outbox).where(outbox.c.id > bindparam("b_after"))
                   .order_by(outbox.c.id).limit(bindparam("b_limit")))
-
-
-class _Leadership:
-    """At most one relay per database publishes, so rows leave in the order they were written.
-
-    The lock dies with its holder (a PostgreSQL session lock, or ``flock`` beside the SQLite
-    file), so after a crash another process takes over at once, with no lease to wait out.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._conn: Connection | None = None
-        self._file: BinaryIO | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._conn is not None or self._file is not None
-
-    def try_acquire(self) -> bool:
-        if self.held:
-            return True
-        if self.store.dialect == "postgresql":
-            conn = self.store.engine.connect()
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY})
-            conn.commit()
-            if got.scalar():
-                self._conn = conn
-                return True
-            conn.close()
-            return False
-        database = self.store.engine.url.database or ""
-        path = Path(database + ".relay.lock") if database not in ("", ":memory:") else None
-        if path is None:
-            return True  # an in-memory database lives in one process only
-        handle = path.open("ab")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
-
-    def release(self) -> None:
-        if self._conn is not None:
-            # Closing gives the session back to the pool, lock and all: unlock it first, and
-            # if that fails, end the session itself.
-            try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK_KEY})
-                self._conn.commit()
-            except Exception:
-                with contextlib.suppress(Exception):
-                    self._conn.invalidate()
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 class OutboxRelay:
@@ -123,7 +62,7 @@ class OutboxRelay:
         self.skipped = 0  #: rows deleted unsent because their message id was already on Kafka
         self.scanner = MessageIdScanner(producer.bootstrap_servers, kafka_properties,
                                         timeout=scan_timeout)
-        self._leadership = _Leadership(store)
+        self._leadership = Leadership(store)
         #: Highest outbox id when the scan of this leadership ran; None: not scanned yet.
         self._checked_through: int | None = None
         #: Rows handed to the producer and not yet confirmed, in id order.
@@ -132,6 +71,10 @@ class OutboxRelay:
         self._confirmed: list[int] = []
         #: Held while rows are read and handed to the producer, by a pass or a handoff.
         self._sending = threading.Lock()
+        #: Rows handed over by committing threads, not sent yet (see :meth:`handoff`).
+        self._handed: collections.deque[tuple[int, Mapping[str, Any]]] = collections.deque()
+        #: Whether the next pass reads the outbox (see :meth:`_pass`).
+        self._read_needed = True
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -142,32 +85,70 @@ class OutboxRelay:
 
     def notify(self) -> None:
         """Something was committed to the outbox: publish it now rather than at the next poll."""
+        self._read_needed = True
         self._wake.set()
 
     def handoff(self, written: Written) -> bool:
         """Publishes rows this process has just committed, when they are the next ones.
 
         ``written`` are the rows of one SQLite transaction with their ids (see
-        :mod:`framework.store.outbox_rows`). They are published here, on the committing
-        thread, when this relay leads, has made its scan, and the first of them is one
-        more than the highest row it sent (and has not deleted), or 1 when it holds none:
-        then no row before them is waiting. True if all were published; otherwise the
-        relay's next pass reads the rest from the outbox, in order, as it does every row.
+        :mod:`framework.store.outbox_rows`). They are published on the committing thread,
+        or, when another thread is sending, by that thread as soon as it is done, once
+        this relay leads and has made its scan, and as long as each row is the one after
+        the highest row sent and not yet deleted (the first may be 1 when the relay holds
+        none): then no row before it is waiting. A row that does not follow (another
+        process wrote one in between, say) wakes the relay, whose next pass reads the
+        outbox in order, as it does for every row. False when the relay cannot take rows
+        now (not leading, not scanned yet, stopping): wake it instead.
         """
-        if not written or not self._sending.acquire(blocking=False):
-            return False  # a pass is reading: it, or the next one, finds them
-        try:
-            if self._stop.is_set() or self._checked_through is None \
-                    or not self._leadership.held or len(self._inflight) >= _MAX_INFLIGHT \
-                    or written[0][0] != self._sent_through() + 1:
-                return False
-            for row_id, row in written:
-                self._publish(row_id, row["topic"], row["payload"], row["key"], row["headers"])
-            return True
-        except MessagingError:  # not queued: the pass sends it again, from the outbox
+        if not written or self._checked_through is None or self._stop.is_set():
             return False
-        finally:
-            self._sending.release()
+        self._handed.extend(written)
+        self._send_handed()
+        return True
+
+    def _send_handed(self) -> None:
+        """Sends the rows handed over, unless another thread is sending: then that thread
+        sends them once it is done (every thread that sends looks again after it let go).
+        Rows that cannot go yet (one before them is missing) wake the relay, which tries
+        again, and reads the outbox if the missing row has still not been handed over."""
+        while self._handed and self._sending.acquire(blocking=False):
+            try:
+                sent = self._publish_handed()
+            finally:
+                self._sending.release()
+            if not sent:
+                break
+
+    def _publish_handed(self) -> int:
+        """Publishes the handed rows that follow the last row sent; how many (holding
+        ``_sending``). The others wait in ``_handed``, and the relay is woken."""
+        if not self._handed:
+            return 0
+        rows = []
+        while self._handed:
+            rows.append(self._handed.popleft())
+        if self._stop.is_set() or self._checked_through is None \
+                or not self._leadership.held:
+            self._wake.set()  # the next leadership reads them
+            return 0
+        rows.sort(key=lambda item: item[0])  # handed over by threads in any order
+        after, sent = self._sent_through(), 0
+        for n, (row_id, row) in enumerate(rows):
+            if row_id <= after:
+                continue  # a pass read it from the outbox meanwhile
+            if row_id != after + 1 or len(self._inflight) >= _MAX_INFLIGHT:
+                self._handed.extendleft(reversed(rows[n:]))  # missing row, or no room
+                self._wake.set()
+                break
+            try:
+                self._publish(row_id, row["topic"], row["payload"], row["key"], row["headers"])
+            except MessagingError:  # not queued: a pass sends it again, from the outbox
+                self._read_needed = True
+                self._wake.set()
+                break
+            after, sent = row_id, sent + 1
+        return sent
 
     def _publish(self, row_id: int, topic: str, payload: str, key: str | None,
                  headers: str | None) -> None:
@@ -228,7 +209,8 @@ class OutboxRelay:
                 self._stop.wait(self.retry_interval)
                 continue
             if moved == 0:
-                self._wake.wait(self.poll_interval)
+                if not self._wake.wait(self.poll_interval):
+                    self._read_needed = True  # at every poll, whoever woke it or not
                 self._wake.clear()
 
     def _step_down(self) -> None:
@@ -244,6 +226,8 @@ class OutboxRelay:
         self._checked_through = None
         self._inflight = []  # sent again from the first row still in the outbox
         self._confirmed = []
+        self._handed.clear()
+        self._read_needed = True
 
     def relay_once(self) -> int:
         """Publishes the next rows and deletes those Kafka confirmed; how many rows moved.
@@ -260,11 +244,26 @@ class OutboxRelay:
         would hold back the rows just committed behind the commit of others.
         """
         with self._sending:
-            return self._pass()
+            try:
+                moved = self._pass()
+            except BaseException:
+                self._checked_through = None  # no handoff until the next leadership's scan
+                raise
+        self._send_handed()
+        return moved
 
     def _pass(self) -> int:
-        rows = self._next_batch()
+        # Rows handed over since the last pass first: the row that was missing before them
+        # may have come meanwhile. The outbox is read when someone wrote rows without
+        # handing them over (notify), at every poll, and when handed rows still wait.
+        moved = self._publish_handed()
+        rows: list[Row[Any]] = []
         skipped = 0
+        read = self._read_needed or bool(self._handed) or self._checked_through is None
+        if read:
+            room = self._room()
+            rows = self._next_batch(room)
+            self._read_needed = len(rows) >= room > 0  # a full batch: more may be waiting
         if self._checked_through is None:
             if not rows:
                 # Nothing pending: rows written from now on cannot have been published before.
@@ -272,7 +271,7 @@ class OutboxRelay:
                 return 0
             skipped = self.drop_published()
             if skipped:
-                rows = self._next_batch()
+                rows = self._next_batch(self._room())
         for row in rows:
             self._publish(row.id, row.topic, row.payload, row.key, row.headers)
         confirmed = self._confirmed
@@ -287,13 +286,14 @@ class OutboxRelay:
             confirmed.append(row_id)
             self._inflight.pop(0)
         deleted = 0
-        if confirmed and (not rows or failure is not None or len(confirmed) >= self.batch):
+        if confirmed and ((read and not rows) or failure is not None
+                          or len(confirmed) >= self.batch):
             self._delete(confirmed)
             self.published += len(confirmed)
             deleted, self._confirmed = len(confirmed), []
         if failure is not None:
             raise failure
-        return skipped + len(rows) + deleted
+        return moved + skipped + len(rows) + deleted
 
     def _delivered(self, _future: Future[Delivery]) -> None:
         # Confirmed rows are deleted with the next batch (or at the next poll): waking for
@@ -302,7 +302,10 @@ class OutboxRelay:
         if len(self._inflight) >= _MAX_INFLIGHT:
             self._wake.set()
 
-    def _next_batch(self) -> list[Row[Any]]:
+    def _room(self) -> int:
+        return self.batch if len(self._inflight) < _MAX_INFLIGHT else 0
+
+    def _next_batch(self, room: int) -> list[Row[Any]]:
         """The first rows of the outbox not yet handed to the producer, in id order.
 
         On PostgreSQL, read from the start of the outbox each time, not from the last id
@@ -311,7 +314,6 @@ class OutboxRelay:
         row still in the outbox, those in flight included: reading after the last one in
         flight misses nothing.
         """
-        room = self.batch if len(self._inflight) < _MAX_INFLIGHT else 0
         if room == 0:
             return []
         if self.store.dialect == "sqlite":

@@ -46,8 +46,9 @@ class SqlRepository:
                  handoff: Callable[[outbox_rows.Written], bool] | None = None) -> None:
         """``on_commit`` is called after every committed write (the outbox relay's wake-up);
         ``notifiers`` by operation kind add their own messages as operations move. On
-        SQLite, ``handoff`` is given the outbox rows of each committed write first; when it
-        answers True (it published them), ``on_commit`` is not called."""
+        SQLite with ``handoff``, a committed write's outbox rows are handed to it instead,
+        and ``on_commit`` is called only when it did not take them (False); a write with no
+        outbox row then calls neither."""
         self._store = store
         self._after = outbox_rows.AfterCommit(store.dialect, on_commit, handoff)
         self._notifiers = dict(notifiers or {})
@@ -102,8 +103,9 @@ class SqlRepository:
 
     def _flush(self, conn: Connection, op: OperationBook) -> None:
         """Write the operation's events and row, with its notifier's messages."""
-        self._notify(conn, op)
-        sql.flush(conn, op)
+        notices: list[dict[str, Any]] = []
+        self._notify(conn, op, outbox=notices)
+        sql.flush(conn, op, notices)
 
     def create_operation(self, new: NewOperation) -> tuple[str, bool]:
         if (existing := self._by_key(new.idempotency_key)) is not None:

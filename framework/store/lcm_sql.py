@@ -117,10 +117,13 @@ def event_rows(op: OperationBook) -> list[dict[str, Any]]:
              "created_at": op.now} for event in op.events]
 
 
-def flush(conn: Connection, op: OperationBook) -> None:
-    """Write the operation's events and its row (nothing if nothing happened)."""
+def flush(conn: Connection, op: OperationBook,
+          notices: Sequence[dict[str, Any]] = ()) -> None:
+    """Write the operation's events and its row (nothing if nothing happened), after
+    ``notices``, outbox rows of the same transaction, in one insert."""
+    if op.events or notices:
+        outbox_rows.write(conn, [*notices, *event_rows(op)])
     if op.events:
-        outbox_rows.write(conn, event_rows(op))
         WRITE_OPERATION.run(conn, {"b_op": op.id,
                                    **{f"b_{k}": v for k, v in op.row().items()}})
 

@@ -76,6 +76,9 @@ class AfterCommit:
         return journal(conn) if self._handoff is not None else nullcontext(None)
 
     def committed(self, written: Written | None, defer: bool = False) -> None:
+        """After a commit: ``written`` are its rows, or None when they were not journaled."""
+        if written is not None and not written:
+            return  # journaled, and no row written: nothing for the relay
         if written and defer:
             self._later.__dict__.setdefault("rows", []).extend(written)
             return
