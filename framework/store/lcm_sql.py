@@ -103,8 +103,12 @@ RUNNABLE = Prepared(select(_runnable.c.id).order_by(_runnable.c.created_at)
                     .limit(_b("b_limit")))
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    """Compact JSON, as ``json.dumps(value, separators=(",", ":"), allow_nan=False)``."""
+    return _ENCODER.encode(value)
 
 
 def loads(text: str | None) -> Any:

@@ -10,6 +10,7 @@ SQLAlchemy began: same SQL, same transaction, errors wrapped as SQLAlchemy's own
 from __future__ import annotations
 
 import collections
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -26,6 +27,19 @@ class _Compiled(NamedTuple):
     order: Sequence[str] | None  # the parameters in their positions; None: by name
     convert: Mapping[str, Callable[[Any], Any]]
     row: Callable[..., Any] | None
+    #: the positional parameters, from a mapping that has them all
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None
+
+
+def _picker(order: Sequence[str] | None) -> Callable[[Mapping[str, Any]], tuple[Any, ...]] | None:
+    if order is None:
+        return None
+    if len(order) == 1:
+        name = order[0]
+        return lambda values: (values[name],)
+    if not order:
+        return lambda _values: ()
+    return operator.itemgetter(*order)  # a tuple for 2 names or more
 
 
 class Prepared:
@@ -50,21 +64,21 @@ class Prepared:
         columns = getattr(self.statement, "selected_columns", None)
         row = collections.namedtuple("Row", [c.key for c in columns],
                                      rename=True) if columns is not None else None
+        order = compiled.positiontup if dialect.positional else None
         prepared = _Compiled(compiled.string, dict(compiled.construct_params(_check=False)),
-                             compiled.positiontup if dialect.positional else None,
+                             order,
                              {name: convert for name, convert in compiled._bind_processors.items()
-                              if callable(convert)}, row)
+                              if callable(convert)}, row, _picker(order))
         self._compiled[dialect.name] = prepared
         return prepared
 
     def _params(self, compiled: _Compiled, values: Mapping[str, Any]) -> Any:
         params = {**compiled.defaults, **values}
         for name, convert in compiled.convert.items():
-            if params.get(name) is not None:
-                params[name] = convert(params[name])
-        if compiled.order is None:
-            return params
-        return tuple(params[name] for name in compiled.order)
+            value = params.get(name)
+            if value is not None:
+                params[name] = convert(value)
+        return params if compiled.pick is None else compiled.pick(params)
 
     def _cursor(self, conn: Connection) -> tuple[_Compiled, Any]:
         compiled = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
