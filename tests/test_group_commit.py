@@ -17,6 +17,7 @@ class Writer:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.entered = threading.Event()  # the first batch is being written
         self.release = threading.Event()
         self.log: list[str] = []
 
@@ -32,6 +33,7 @@ class Writer:
 
     def write(self, items: list[int]) -> list[int]:
         if not self.batches:
+            self.entered.set()
             self.release.wait(5)
         self.batches.append(items)
         self.log.append(f"wrote {items}")
@@ -51,9 +53,9 @@ def test_items_submitted_during_a_write_go_together_and_after_follows_each_batch
                 n, lambda result: writer.log.append(f"answered {result}")))
 
         first = submit(1)
-        await asyncio.sleep(0.05)  # the first batch is being written, and waits
+        assert await asyncio.to_thread(writer.entered.wait, 5)  # written, and waiting
         rest = [submit(n) for n in (2, 3, 4)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # queued behind it
         writer.release.set()
         return list(await asyncio.gather(first, *rest))
 
@@ -66,18 +68,16 @@ def test_items_submitted_during_a_write_go_together_and_after_follows_each_batch
 
 def test_a_failing_item_fails_only_its_caller_and_after_still_runs() -> None:
     writer = Writer()
-    writer.release.set()
     calls: list[int] = []
     commit: GroupCommit[int, int] = GroupCommit(writer.write_all, writer.write_one,
                                                 after=lambda: calls.append(1))
 
     async def main() -> list[object]:
-        writer.release.clear()
         loop = asyncio.get_running_loop()
         first = loop.create_task(commit.submit(1))
-        await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(writer.entered.wait, 5)  # written, and waiting
         rest = [loop.create_task(commit.submit(n)) for n in (2, -3, 4)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # queued behind it
         writer.release.set()
         return list(await asyncio.gather(first, *rest, return_exceptions=True))
 
