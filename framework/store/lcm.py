@@ -87,11 +87,9 @@ class SqlRepository:
             **row._asdict(), "state": Op(row.state), "direction": Direction(row.direction)})
 
     def _notify(self, conn: Connection, op: OperationBook,
-                request: Mapping[str, Any] | None = None,
-                outbox: list[dict[str, Any]] | None = None) -> None:
-        """Add the messages of the operation's notifier for its transitions (``request``:
-        the operation's, when the caller has it at hand; ``outbox``: where to queue the
-        rows, inserted by the caller, instead of inserting each)."""
+                request: Mapping[str, Any] | None, outbox: list[dict[str, Any]]) -> None:
+        """Queue in ``outbox`` the messages of the operation's notifier for its transitions,
+        for the caller to insert (``request``: the operation's, when the caller has it)."""
         notifier = self._notifiers.get(op.kind)
         if notifier is not None:
             for event in op.events:
@@ -104,7 +102,7 @@ class SqlRepository:
     def _flush(self, conn: Connection, op: OperationBook) -> None:
         """Write the operation's events and row, with its notifier's messages."""
         notices: list[dict[str, Any]] = []
-        self._notify(conn, op, outbox=notices)
+        self._notify(conn, op, None, notices)
         sql.flush(conn, op, notices)
 
     def create_operation(self, new: NewOperation) -> tuple[str, bool]:

@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
-from framework.store import outbox_rows
 from framework.store.prepared import Prepared
 from framework.store.tables import lcm_notices, lcm_operations, lcm_tasks
 
@@ -51,13 +50,12 @@ class NoticeContext:
     """What a notifier reads and writes, inside the transaction of the transition.
 
     Everything written here commits with the transition, or not at all: a notice can be
-    neither lost nor queued for a transition that did not happen. With ``outbox``, the
-    rows published are appended there, for the caller to insert in the same transaction.
+    neither lost nor queued for a transition that did not happen. The rows published are
+    appended to ``outbox``, for the caller to insert in the same transaction.
     """
 
     def __init__(self, conn: Connection, transition: Transition,
-                 request: Mapping[str, Any] | None = None,
-                 outbox: list[dict[str, Any]] | None = None) -> None:
+                 request: Mapping[str, Any] | None, outbox: list[dict[str, Any]]) -> None:
         self._conn = conn
         self._transition = transition
         self._request = None if request is None else dict(request)
@@ -92,10 +90,7 @@ class NoticeContext:
                "payload": json.dumps(dict(payload), separators=(",", ":"), ensure_ascii=False,
                                      allow_nan=False),
                "headers": json.dumps(dict(headers)) if headers else None}
-        if self._outbox is not None:
-            self._outbox.append(row)
-        else:
-            outbox_rows.write(self._conn, [row])
+        self._outbox.append(row)
 
 
 class Notifier(Protocol):

@@ -24,21 +24,20 @@ from sqlalchemy.sql.compiler import SQLCompiler
 class _Compiled(NamedTuple):
     sql: str
     defaults: Mapping[str, Any]
-    order: Sequence[str] | None  # the parameters in their positions; None: by name
     convert: Mapping[str, Callable[[Any], Any]]
     row: Callable[..., Any] | None
-    #: the positional parameters, from a mapping that has them all
+    #: the parameters in their positions, from a mapping that has them all; None: by name
     pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None
 
 
 def _picker(order: Sequence[str] | None) -> Callable[[Mapping[str, Any]], tuple[Any, ...]] | None:
     if order is None:
         return None
+    if not order:
+        return lambda _values: ()
     if len(order) == 1:
         name = order[0]
         return lambda values: (values[name],)
-    if not order:
-        return lambda _values: ()
     return operator.itemgetter(*order)  # a tuple for 2 names or more
 
 
@@ -64,11 +63,10 @@ class Prepared:
         columns = getattr(self.statement, "selected_columns", None)
         row = collections.namedtuple("Row", [c.key for c in columns],
                                      rename=True) if columns is not None else None
-        order = compiled.positiontup if dialect.positional else None
         prepared = _Compiled(compiled.string, dict(compiled.construct_params(_check=False)),
-                             order,
                              {name: convert for name, convert in compiled._bind_processors.items()
-                              if callable(convert)}, row, _picker(order))
+                              if callable(convert)}, row,
+                             _picker(compiled.positiontup if dialect.positional else None))
         self._compiled[dialect.name] = prepared
         return prepared
 
