@@ -244,7 +244,7 @@ class HpaCaller:
     def __init__(self, plugin: object) -> None:
         self.problem: str | None = None
         self._name = "hpa_discover"
-        self._function: Callable[[Any], list[Any]] | None = None
+        self._function: Callable[[Any], Any] | None = None
         self._writable = False
         try:
             obj = instance(plugin)
@@ -264,8 +264,8 @@ class HpaCaller:
         (outcome,) = _CALLS.run([(self.verdict, Copies(data))], timeout)
         return HpaReport(*self.judge(outcome, timeout))
 
-    def invoke(self, data: Any) -> list[Any]:
-        """What pluggy returns for the plugin called with ``data``, a copy from :class:`Copies`.
+    def invoke(self, data: Any) -> Any:
+        """What the plugin returns called with ``data``, a copy from :class:`Copies`.
 
         Read-only data refuses changes (TypeError); a plugin that tried to change it is
         called again with a writable deep copy, as it is from then on: nothing its first
@@ -312,7 +312,7 @@ def _judge(name: str, outcome: str, value: Any, timeout: float = 0) -> Verdict:
         return _dropped(f"{name} did not return within {timeout:g}s")
     if outcome == "raised":
         return _dropped(f"{name} raised {describe(value)}")
-    result = value[0] if value else None  # pluggy leaves a None result out of its list
+    result = value  # what the plugin returned
     if result is None:
         return [], "accepted", None, 2
     size = _checked_bytes(result)

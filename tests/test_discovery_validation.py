@@ -103,7 +103,7 @@ def check(result: Any) -> None:
     if plain(result):
         assert fast == (size if fit else None), (result, fast, size)
     # and what the server reports is what the schema says
-    status = discovery._judge("hpa_discover", "returned", [result], 5)[1]
+    status = discovery._judge("hpa_discover", "returned", result, 5)[1]
     accepted = fit and size is not None and size <= discovery.HPA_MAX_BYTES
     assert status == ("accepted" if accepted else "dropped"), result
 

@@ -73,26 +73,26 @@ def hook_manager(plugin: object, hook: str) -> pluggy.PluginManager:
 
 
 def hook_function(manager: pluggy.PluginManager, hook: str,
-                  argument: str) -> Callable[[Any], list[Any]]:
-    """``manager.hook.<hook>(<argument>=value)`` as a function of the value.
+                  argument: str) -> Callable[[Any], Any]:
+    """``manager.hook.<hook>(<argument>=value)`` as a function of the value, for a manager
+    with one plugin: what the plugin returned (None when it returned None).
 
-    A plugin's one plain hookimpl is called directly, as pluggy calls it (a result of None
-    left out of the list), without pluggy's dispatch, which can cost more than the plugin's
-    own work; pluggy calls any other kind.
+    A plugin's one plain hookimpl is the function itself, called as pluggy calls it but
+    without pluggy's dispatch, which can cost more than the plugin's own work; pluggy calls
+    any other kind.
     """
     caller = getattr(manager.hook, hook)
     impls = caller.get_hookimpls()
     impl = impls[0] if len(impls) == 1 else None
     if impl is None or impl.hookwrapper or impl.wrapper or impl.argnames != (argument,) \
             or impl.kwargnames:
-        return lambda value: list(caller(**{argument: value}))
-    function = impl.function
+        def dispatched(value: Any) -> Any:
+            results = caller(**{argument: value})  # pluggy leaves None results out
+            return results[0] if results else None
 
-    def direct(value: Any) -> list[Any]:
-        result = function(value)
-        return [] if result is None else [result]
-
-    return direct
+        return dispatched
+    function: Callable[[Any], Any] = impl.function
+    return function
 
 
 def _one_line(exc: pluggy.PluginValidationError) -> str:
