@@ -40,7 +40,9 @@ def state(server: ThreadServer, op_id: str) -> str:
 
 def test_pause_and_resume_from_the_shell(serve: Callable[..., ThreadServer]) -> None:
     server = serve()
-    op_id = create(server, delay=1.0)
+    # the task outlasts the start of the nfvd command, which takes over a second on a
+    # loaded machine
+    op_id = create(server, delay=6.0)
     paused = ops(server, "pause", op_id)
     assert paused.returncode == 0, paused.stderr
     assert paused.stdout.strip() == f"{op_id}  PAUSED"
@@ -50,7 +52,7 @@ def test_pause_and_resume_from_the_shell(serve: Callable[..., ThreadServer]) -> 
     assert refused.stderr.startswith("nfvd: error: ")
     assert "PAUSED" in refused.stderr
     assert ops(server, "resume", op_id).returncode == 0
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while state(server, op_id) != "COMPLETED":
         assert time.monotonic() < deadline
         time.sleep(0.05)
