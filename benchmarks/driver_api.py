@@ -127,10 +127,11 @@ class _Arrivals:
     def _run(self) -> None:
         while not self._stop.is_set():
             message = self._consumer.poll(0.05)
-            if message is None or message.error() is not None or message.value() is None:
+            value = None if message is None or message.error() is not None else message.value()
+            if value is None:
                 continue
             now = time.perf_counter()
-            payload = json.loads(message.value() or b"")
+            payload = json.loads(value)
             if payload["status"] != "IN_PROGRESS":
                 self.at.setdefault(payload["requestId"], now)
 
