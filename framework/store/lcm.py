@@ -21,7 +21,7 @@ from framework.store import outbox_rows
 from framework.store.batching import GroupCommit
 from framework.store.database import Store
 from framework.store.lcm_controls import mark_compensation, retry_tasks
-from framework.store.notices import NoticeContext, Notifier, Transition
+from framework.store.notices import KeptRequests, NoticeContext, Notifier, Transition
 from framework.store.tables import lcm_attachments
 from framework.store.tables import lcm_operations as O  # noqa: N811 - short names read better
 from framework.store.tables import lcm_tasks as T  # noqa: N811
@@ -52,6 +52,7 @@ class SqlRepository:
         self._store = store
         self._after = outbox_rows.AfterCommit(store.dialect, on_commit, handoff)
         self._notifiers = dict(notifiers or {})
+        self._requests = KeptRequests()  # of the operations created here, for notifiers
         # concurrent submits share one transaction: one write lock, one commit; their
         # events are published once the callers have their answer
         self._creates = GroupCommit(self._create_all, self._create_one,
@@ -102,7 +103,7 @@ class SqlRepository:
     def _flush(self, conn: Connection, op: OperationBook) -> None:
         """Write the operation's events and row, with its notifier's messages."""
         notices: list[dict[str, Any]] = []
-        self._notify(conn, op, None, notices)
+        self._notify(conn, op, self._requests.get(op.id), notices)
         sql.flush(conn, op, notices)
 
     def create_operation(self, new: NewOperation) -> tuple[str, bool]:
@@ -161,6 +162,9 @@ class SqlRepository:
             self._notify(conn, book, new.request, outbox)
             outbox += sql.event_rows(book)
         outbox_rows.write(conn, outbox)
+        for new in news:
+            if new.kind in self._notifiers:
+                self._requests.keep(new.id, new.request)
 
     def _by_key(self, key: str | None) -> str | None:
         if key is None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from framework.store.prepared import Prepared
 from framework.store.tables import lcm_notices, lcm_operations, lcm_tasks
@@ -41,9 +43,36 @@ _TASKS = Prepared(select(lcm_tasks.c.name, lcm_tasks.c.state, lcm_tasks.c.result
                          lcm_tasks.c.error)
                   .where(lcm_tasks.c.operation_id == bindparam("b_op"))
                   .order_by(lcm_tasks.c.idx))
-_SEEN = Prepared(select(lcm_notices.c.name).where(lcm_notices.c.operation_id == bindparam("b_op"),
-                                                  lcm_notices.c.name == bindparam("b_name")))
-_MARK = Prepared(lcm_notices.insert(), ["operation_id", "name", "created_at"])
+#: A notice's mark, inserted unless the operation has it already: one statement, whose row
+#: count tells whether the notice is new. Both dialects write it the same way.
+_MARK = {name: Prepared(dialect.insert(lcm_notices).on_conflict_do_nothing(),
+                        ["operation_id", "name", "created_at"])
+         for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+
+
+class KeptRequests:
+    """The requests of the latest ``size`` operations, by id, for their notifiers.
+
+    A request never changes, and a notifier may read it at every transition of its
+    operation: kept, it is not read back from the operation's row. An OrderedDict's
+    single calls are atomic, so threads share it without a lock.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._kept: collections.OrderedDict[str, Mapping[str, Any]] = collections.OrderedDict()
+
+    def keep(self, operation_id: str, request: Mapping[str, Any] | None) -> None:
+        self._kept[operation_id] = {} if request is None else request
+        while len(self._kept) > self._size:
+            try:
+                self._kept.popitem(last=False)
+            except KeyError:  # another thread emptied it meanwhile
+                break
+
+    def get(self, operation_id: str) -> Mapping[str, Any] | None:
+        """The request of ``operation_id`` (``{}``: it has none); None if not kept."""
+        return self._kept.get(operation_id)
 
 
 class NoticeContext:
@@ -76,12 +105,9 @@ class NoticeContext:
 
     def once(self, name: str) -> bool:
         """True the first time it is asked with ``name`` for this operation, then False."""
-        key = {"b_op": self._transition.operation_id, "b_name": name}
-        if _SEEN.first(self._conn, key) is not None:
-            return False
-        _MARK.run(self._conn, {"operation_id": key["b_op"], "name": name,
-                               "created_at": self._transition.now})
-        return True
+        return _MARK[self._conn.dialect.name].run(self._conn, {
+            "operation_id": self._transition.operation_id, "name": name,
+            "created_at": self._transition.now}) == 1
 
     def publish(self, topic: str, key: str, payload: Mapping[str, Any],
                 headers: Mapping[str, str] | None = None) -> None:
