@@ -51,7 +51,8 @@ _MARK = {name: Prepared(dialect.insert(lcm_notices).on_conflict_do_nothing(),
 
 
 class KeptRequests:
-    """The requests of the latest ``size`` operations, by id, for their notifiers.
+    """The requests of the latest ``size`` operations, by id, as they were created, for
+    their notifiers.
 
     A request never changes, and a notifier may read it at every transition of its
     operation: kept, it is not read back from the operation's row. An OrderedDict's
@@ -63,7 +64,7 @@ class KeptRequests:
         self._kept: collections.OrderedDict[str, Mapping[str, Any]] = collections.OrderedDict()
 
     def keep(self, operation_id: str, request: Mapping[str, Any] | None) -> None:
-        self._kept[operation_id] = {} if request is None else request
+        self._kept[operation_id] = {} if request is None else dict(request)
         while len(self._kept) > self._size:
             try:
                 self._kept.popitem(last=False)

@@ -91,9 +91,13 @@ def test_a_notice_comes_once_even_when_its_transition_comes_again(
 
 
 def test_kept_requests_keep_the_latest() -> None:
-    kept = KeptRequests(size=3)
+    kept = KeptRequests(size=4)
     for n in range(5):
         kept.keep(f"op-{n}", {"n": n})
     kept.keep("op-none", None)
+    request = {"tenant": "t-1"}
+    kept.keep("op-kept", request)
+    request["tenant"] = "changed after"  # what is kept is the request as it was created
     assert [kept.get(f"op-{n}") for n in range(5)] == [None, None, None, {"n": 3}, {"n": 4}]
     assert kept.get("op-none") == {}
+    assert kept.get("op-kept") == {"tenant": "t-1"}
