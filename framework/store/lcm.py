@@ -87,12 +87,13 @@ class SqlRepository:
         return None if row is None else OperationBook(operation_id, now=now, **{
             **row._asdict(), "state": Op(row.state), "direction": Direction(row.direction)})
 
-    def _notify(self, conn: Connection, op: OperationBook,
-                request: Mapping[str, Any] | None, outbox: list[dict[str, Any]]) -> None:
+    def _notify(self, conn: Connection, op: OperationBook, outbox: list[dict[str, Any]]) -> None:
         """Queue in ``outbox`` the messages of the operation's notifier for its transitions,
-        for the caller to insert (``request``: the operation's, when the caller has it)."""
+        for the caller to insert. The request is the one kept when this process created the
+        operation; otherwise the notifier reads it from the operation's row."""
         notifier = self._notifiers.get(op.kind)
         if notifier is not None:
+            request = self._requests.get(op.id)
             for event in op.events:
                 if event["entity"] == "operation":
                     transition = Transition(op.id, op.kind, event["from"], event["to"],
@@ -103,7 +104,7 @@ class SqlRepository:
     def _flush(self, conn: Connection, op: OperationBook) -> None:
         """Write the operation's events and row, with its notifier's messages."""
         notices: list[dict[str, Any]] = []
-        self._notify(conn, op, self._requests.get(op.id), notices)
+        self._notify(conn, op, notices)
         sql.flush(conn, op, notices)
 
     def create_operation(self, new: NewOperation) -> tuple[str, bool]:
@@ -159,12 +160,11 @@ class SqlRepository:
         sql.INSERT_TASK.many(conn, tasks)
         sql.INSERT_ATTACHMENT.many(conn, attachments)
         for new, book in zip(news, books, strict=True):
-            self._notify(conn, book, new.request, outbox)
-            outbox += sql.event_rows(book)
-        outbox_rows.write(conn, outbox)
-        for new in news:
             if new.kind in self._notifiers:
                 self._requests.keep(new.id, new.request)
+            self._notify(conn, book, outbox)
+            outbox += sql.event_rows(book)
+        outbox_rows.write(conn, outbox)
 
     def _by_key(self, key: str | None) -> str | None:
         if key is None:
