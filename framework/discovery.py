@@ -34,7 +34,13 @@ from framework.plugins.registry import (
 #: The most bytes the compact JSON (UTF-8) of one plugin's result for one flavor may take.
 HPA_MAX_BYTES = 1500
 #: The most flavors whose plugin calls :meth:`Discovery.discover_all` hands over at once.
-BATCH = 64
+#: Small enough that a batch's results, alive until it is reported, stay under CPython's
+#: first collection threshold (700 new containers): a batch of 64 crossed it, each young
+#: collection moved the batch's results towards the oldest generation, and the full
+#: collections that followed walked the whole heap (a quarter of the time of 10,000
+#: flavors; ``benchmarks/hpa_discovery.py`` counts them). Large enough that the hand-off
+#: to the worker thread and back (tens of microseconds) is shared by many flavors.
+BATCH = 16
 
 #: The worker threads that run HPA plugins, shared by every caller.
 _CALLS = TimedCalls("nfvd-hpa-discover")
