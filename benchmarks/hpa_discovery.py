@@ -18,7 +18,8 @@
    the function that judges each result (``_judge``: the 1500-byte check and the schema,
    and within it ``_checked_bytes`` and ``_problem``, the schema and size in plain code and
    jsonschema's wording of what fails); the wrappers cost time of their own, so that pass
-   is not the one timed.
+   is not the one timed. The garbage collector's collections in the timed pass are counted
+   per generation, on both sides: a full one walks every object the process holds.
 3. The peer, in the same run: ONAP's ``onaphpadriver`` 1.0 from PyPI, installed on first
    use into a virtualenv under ``~/.cache/nfvd-bench/onap-venv``, run in a subprocess on
    the same flavors (a JSON file) that times its own ``get_hpa_capabilities`` calls. Its
@@ -43,6 +44,7 @@ import argparse
 import collections
 import contextlib
 import cProfile
+import gc
 import importlib
 import io
 import json
@@ -230,6 +232,11 @@ def _timed(name: str, totals: dict[str, float]) -> Iterator[None]:
         yield
 
 
+def collections_made() -> list[int]:
+    """How many collections the garbage collector has made so far, per generation."""
+    return [generation["collections"] for generation in gc.get_stats()]
+
+
 def run_nfvd(discovery: Discovery, flavors: list[dict[str, Any]]) -> dict[str, Any]:
     """Timed passes over ``flavors`` (as the registry, then one at a time, as the API), and
     an instrumented one; seconds, seconds judging/validating, outcomes."""
@@ -238,11 +245,14 @@ def run_nfvd(discovery: Discovery, flavors: list[dict[str, Any]]) -> dict[str, A
     # garbage collector walk them again and again while the rest are discovered
     capabilities = 0
     statuses: collections.Counter[str] = collections.Counter()
+    collected = collections_made()
     started = time.perf_counter()
     for result in discovery.discover_all(flavors):
         capabilities += len(result["hpa-capability"])
         statuses.update([plugin["status"] for plugin in result["plugins"]])
     elapsed = time.perf_counter() - started
+    collected = [after - before for before, after in zip(collected, collections_made(),
+                                                         strict=True)]
     started = time.perf_counter()
     for item in flavors:
         discovery.discover(item)
@@ -254,7 +264,8 @@ def run_nfvd(discovery: Discovery, flavors: list[dict[str, Any]]) -> dict[str, A
         for _ in discovery.discover_all(flavors):
             pass
         instrumented = time.perf_counter() - started
-    return {"seconds": elapsed, "one_by_one": one_by_one, "instrumented": instrumented,
+    return {"seconds": elapsed, "collections": collected, "one_by_one": one_by_one,
+            "instrumented": instrumented,
             "judge": totals["_judge"], "schema": totals["_checked_bytes"] + totals["_problem"],
             "capabilities": capabilities,
             "accepted": statuses["accepted"], "dropped": statuses["dropped"],
@@ -287,7 +298,7 @@ def profile_nfvd(discovery: Discovery, flavors: list[dict[str, Any]], top: int =
 # --- the peer: ONAP's onaphpadriver in its own virtualenv ----------------------------------
 
 PEER_RUN = textwrap.dedent('''
-    import importlib.metadata, json, sys, time
+    import gc, importlib.metadata, json, sys, time
     flavors = json.load(open(sys.argv[1]))
     warm_up = int(sys.argv[2])
     # the entry point ONAP's MultiCloud loads with stevedore: it names HPA_Discovery
@@ -306,6 +317,7 @@ PEER_RUN = textwrap.dedent('''
         except Exception:
             pass
     crashes = capabilities = 0
+    collected = [generation["collections"] for generation in gc.get_stats()]
     started = time.perf_counter()
     for item in flavors:
         try:
@@ -313,8 +325,10 @@ PEER_RUN = textwrap.dedent('''
         except Exception:  # ONAP's loop would stop here, losing every remaining flavor
             crashes += 1
     seconds = time.perf_counter() - started
+    collected = [generation["collections"] - before
+                 for generation, before in zip(gc.get_stats(), collected)]
     print(json.dumps({"seconds": seconds, "crashes": crashes, "capabilities": capabilities,
-                      "entry_point": entry_point}))
+                      "collections": collected, "entry_point": entry_point}))
 ''')
 
 
@@ -456,6 +470,12 @@ def _range(values: list[float], digits: int = 0) -> str:
     return f"{low:,.{digits}f}-{high:,.{digits}f}"
 
 
+def _collections(runs: list[dict[str, Any]]) -> str:
+    """The garbage collections of each generation in the timed passes of ``runs``."""
+    return " / ".join(_range([r["collections"][generation] for r in runs])
+                      for generation in range(len(runs[0]["collections"])))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--flavors", type=int, default=10_000)
@@ -512,12 +532,14 @@ def main() -> int:
           f"_judge), of which the schema {_range([100 * s for s in schema])}% "
           "(_checked_bytes and _problem)")
     print(f"  time per flavor: {_range([1e6 / r for r in rates])} us")
+    print(f"  garbage collections in a pass, per generation: {_collections(ours)}")
     if theirs:
         peer_rates = [len(flavors) / r["seconds"] for r in theirs]
         print(f"onaphpadriver 1.0, no validation: {_range(peer_rates)} flavors/s "
               f"({theirs[0]['capabilities']:,} capabilities, crashes caught: "
               f"{theirs[0]['crashes']})")
         print(f"  entry point: {theirs[0]['entry_point']}")
+        print(f"  garbage collections in a pass, per generation: {_collections(theirs)}")
         ratios = [a / b for a, b in zip(rates, peer_rates, strict=True)]
         ratio = statistics.median(rates) / statistics.median(peer_rates)
         verdict = "met" if ratio >= 2 else "NOT met"
