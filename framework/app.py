@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import gc
 import importlib.resources
 from collections.abc import AsyncIterator
 from typing import Any
@@ -156,3 +157,28 @@ def runtime_of(scope: Any) -> Runtime:
     """The runtime of the app serving this request (handlers pass ``request.scope``)."""
     runtime: Runtime = scope[RUNTIME_KEY]
     return runtime
+
+
+def create_served_app(settings: Settings | None = None) -> AsyncApp:
+    """:func:`create_app` as ``nfvd serve`` runs it in each worker process, with the garbage
+    collector set for a long-running server (:func:`settle_collector`)."""
+    settings = settings if settings is not None else load_settings()
+    app = create_app(settings)
+    settle_collector(settings.gc_threshold)
+    return app
+
+
+def settle_collector(threshold: int) -> None:
+    """Keeps what start-up made (modules, specs, plugins: about 100,000 objects that live as
+    long as the process) out of the garbage collector's work, and, unless ``threshold`` is 0,
+    makes a young collection wait for ``threshold`` new objects instead of CPython's 700.
+
+    Under load a server holds many requests and operations in flight for a moment. At 700,
+    young collections found them alive so often that they climbed to the oldest generation,
+    whose full collections then walked the whole heap, start-up included: tens of
+    milliseconds each, during which nothing was served (``benchmarks/README.md``).
+    """
+    gc.collect()
+    gc.freeze()
+    if threshold:
+        gc.set_threshold(threshold, *gc.get_threshold()[1:])

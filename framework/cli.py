@@ -98,7 +98,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     """Serve every API until stopped (Ctrl-C or SIGTERM)."""
     import uvicorn
 
-    from framework.app import create_app
+    from framework.app import create_served_app
     from framework.cloud_regions import load_cloud_regions
     from framework.logs import configure_logging
     from framework.plugins.registry import PluginRegistry
@@ -131,13 +131,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                        + (" (nfvd drivers list shows why)" if failed else ""))
             options = uvicorn_options(effective)
             if effective.workers == 1:
-                uvicorn.run(create_app(effective), **options)
+                uvicorn.run(create_served_app(effective), **options)
             else:
                 # each worker builds its own app from the environment: hand it the broker address
                 os.environ["NFVD_KAFKA_BOOTSTRAP_SERVERS"] = effective.kafka_bootstrap_servers
                 if ctx.obj.get("config"):
                     os.environ["NFVD_CONFIG"] = os.path.abspath(ctx.obj["config"])
-                uvicorn.run("framework.app:create_app", factory=True,
+                uvicorn.run("framework.app:create_served_app", factory=True,
                             workers=effective.workers, **options)
     except StartupError as exc:
         _fail(str(exc))

@@ -87,6 +87,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", optional_file, "Private key of the server certificate (PEM)."),
     Setting("tls_client_ca", optional_file,
             "CA bundle (PEM); when set, clients must present a certificate it signed."),
+    Setting("gc_threshold", as_int(0, 10_000_000),
+            "New objects between two young garbage collections in a server process (0: "
+            "CPython's own, 700). Start-up's objects are kept out of collections either way."),
     Setting("engine_workers", as_int(1, 256),
             "Lifecycle tasks run at once by each process."),
     Setting("engine_lease_seconds", as_float(1.0, 3600.0),
@@ -167,6 +170,7 @@ class Settings:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    gc_threshold: int = 10_000
     engine_workers: int = 4
     engine_lease_seconds: float = 15.0
     engine_cancel_grace_seconds: float = 5.0

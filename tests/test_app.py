@@ -331,3 +331,39 @@ def test_one_json_line_per_request_with_secrets_masked(secured: ThreadServer,
     text = json_log.getvalue()
     for secret in ("qs-secret-1", "alice-password", "token-" + "a" * 20):
         assert secret not in text
+
+
+SERVED_COLLECTOR = """
+import gc, json
+before = gc.get_threshold()
+kept = ["made before the app"]  # an object of start-up: a list, tracked by the collector
+from framework.app import create_served_app
+create_served_app()
+print(json.dumps({"before": before, "after": gc.get_threshold(),
+                  "frozen": gc.get_freeze_count(), "kept_frozen": gc.is_tracked(kept)
+                  and not any(kept is obj for obj in gc.get_objects())}))
+"""
+
+
+@pytest.mark.parametrize(("value", "first"), [(None, 10_000), ("4321", 4321), ("0", 700)])
+def test_served_app_keeps_start_up_out_of_collections(tmp_path: Path, value: str | None,
+                                                      first: int) -> None:
+    """In a fresh process, as each ``nfvd serve`` worker builds its app: what start-up made
+    is frozen (no longer among the objects the collector walks) and young collections wait
+    for ``gc_threshold`` new objects (0 leaves CPython's)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: item for key, item in os.environ.items() if not key.startswith("NFVD_")}
+    env["NFVD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nfvd.db'}"
+    if value is not None:
+        env["NFVD_GC_THRESHOLD"] = value
+    done = subprocess.run([sys.executable, "-c", SERVED_COLLECTOR], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["before"][0] == 700
+    assert seen["after"] == [first, *seen["before"][1:]]
+    assert seen["frozen"] > 10_000  # modules, specs, plugins
+    assert seen["kept_frozen"] is True
