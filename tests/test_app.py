@@ -345,9 +345,9 @@ print(json.dumps({"before": before, "after": gc.get_threshold(),
 """
 
 
-@pytest.mark.parametrize(("value", "first"), [(None, 10_000), ("4321", 4321), ("0", 700)])
+@pytest.mark.parametrize(("value", "first"), [(None, 10_000), ("4321", 4321), ("0", None)])
 def test_served_app_keeps_start_up_out_of_collections(tmp_path: Path, value: str | None,
-                                                      first: int) -> None:
+                                                      first: int | None) -> None:
     """In a fresh process, as each ``nfvd serve`` worker builds its app: what start-up made
     is frozen (no longer among the objects the collector walks) and young collections wait
     for ``gc_threshold`` new objects (0 leaves CPython's)."""
@@ -363,7 +363,7 @@ def test_served_app_keeps_start_up_out_of_collections(tmp_path: Path, value: str
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["before"][0] == 700
-    assert seen["after"] == [first, *seen["before"][1:]]
+    # 0 leaves the interpreter's own threshold (700 on CPython 3.11)
+    assert seen["after"] == [first or seen["before"][0], *seen["before"][1:]]
     assert seen["frozen"] > 10_000  # modules, specs, plugins
     assert seen["kept_frozen"] is True
