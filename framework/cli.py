@@ -9,7 +9,8 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import click
@@ -249,6 +250,16 @@ def _print(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
+def _print_each(items: Iterable[Any]) -> None:
+    """Prints ``items`` as :func:`_print` prints their list, each item as it comes: the same
+    text, without holding them all."""
+    opening = "[\n"
+    for item in items:
+        click.echo(opening + textwrap.indent(json.dumps(item, indent=2), "  "), nl=False)
+        opening = ",\n"
+    click.echo("[]" if opening == "[\n" else "\n]")
+
+
 @ops.command("list")
 @click.option("--state", help="Only operations in this state (e.g. FAILED_TEMP).")
 @click.option("--limit", type=int, default=100, show_default=True)
@@ -310,7 +321,8 @@ def hpa() -> None:
 def hpa_discover(flavors: Any) -> None:
     """Discover the HPA capabilities of the flavors in FLAVORS (a JSON file: one flavor's
     data, or a list), offline, as POST /api/hpa/v1/discover does; prints one result per
-    flavor as JSON. Dropped results are logged, not sent to Kafka."""
+    flavor as JSON, each as soon as it is discovered. Dropped results are logged, not sent
+    to Kafka."""
     from framework.alarms import Alarms
     from framework.metrics import Counter
     from framework.plugins.registry import PluginRegistry
@@ -326,7 +338,7 @@ def hpa_discover(flavors: Any) -> None:
         _fail(f"{flavors.name}: expected an object with a 'flavor' object, or a list of them", 2)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     runner = discovery(PluginRegistry.discover(), Alarms(Counter("alarms", "")))
-    _print(list(runner.discover_all(items)))
+    _print_each(runner.discover_all(items))
 
 
 main.add_command(new_driver, "new-driver")

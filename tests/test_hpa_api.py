@@ -142,12 +142,19 @@ def test_nfvd_hpa_discover_offline(site: Path, tmp_path: Path) -> None:
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
+    # printed one by one as they come, in the text json.dumps gives the whole list
+    assert done.stdout == json.dumps(results, indent=2) + "\n"
     assert len(results) == 2
     assert _ours(results[0])["raising"]["status"] == "dropped"
     ids = [{c["hpa-feature"]: c["hpa-capability-id"] for c in r["hpa-capability"]}
            for r in results]
     assert ids[0]["testGood"] != ids[1]["testGood"]  # another flavor, another id
     assert "alarm hpa-plugin-dropped: raising" in done.stderr
+    flavors.write_text("[]")
+    none = subprocess.run([sys.executable, "-m", "framework", "hpa", "discover", str(flavors)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False,
+                          cwd=tmp_path)
+    assert (none.returncode, none.stdout) == (0, "[]\n"), none.stderr
     bad = subprocess.run([sys.executable, "-m", "framework", "hpa", "discover", str(site)],
                          capture_output=True, text=True, env=env, timeout=60, check=False,
                           cwd=tmp_path)
