@@ -35,9 +35,10 @@ from framework.plugins.registry import (
 HPA_MAX_BYTES = 1500
 #: The most flavors whose plugin calls :meth:`Discovery.discover_all` hands over at once.
 #: Small enough that a batch's results, alive until it is reported, stay under CPython's
-#: first collection threshold (700 new containers): a batch of 64 crossed it, each young
-#: collection moved the batch's results towards the oldest generation, and the full
-#: collections that followed walked the whole heap (a quarter of the time of 10,000
+#: first collection threshold wherever discovery runs (700 new containers by default;
+#: ``nfvd serve`` sets ``gc_threshold``, 10,000, in its workers): a batch of 64 crossed it,
+#: each young collection moved the batch's results towards the oldest generation, and the
+#: full collections that followed walked the whole heap (a quarter of the time of 10,000
 #: flavors; ``benchmarks/hpa_discovery.py`` counts them). Large enough that the hand-off
 #: to the worker thread and back (tens of microseconds) is shared by many flavors.
 BATCH = 16
