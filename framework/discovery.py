@@ -33,14 +33,9 @@ from framework.plugins.registry import (
 
 #: The most bytes the compact JSON (UTF-8) of one plugin's result for one flavor may take.
 HPA_MAX_BYTES = 1500
-#: The most flavors whose plugin calls :meth:`Discovery.discover_all` hands over at once.
-#: Small enough that a batch's results, alive until it is reported, stay under CPython's
-#: first collection threshold wherever discovery runs (700 new containers by default;
-#: ``nfvd serve`` sets ``gc_threshold``, 10,000, in its workers): a batch of 64 crossed it,
-#: each young collection moved the batch's results towards the oldest generation, and the
-#: full collections that followed walked the whole heap (a quarter of the time of 10,000
-#: flavors; ``benchmarks/hpa_discovery.py`` counts them). Large enough that the hand-off
-#: to the worker thread and back (tens of microseconds) is shared by many flavors.
+#: Flavors whose plugin calls :meth:`Discovery.discover_all` hands over at once, sharing one
+#: hand-off to the worker; few enough that their results stay under CPython's default first
+#: collection threshold (700; at 64, full collections took 1/4 of the time: benchmarks/).
 BATCH = 16
 
 #: The worker threads that run HPA plugins, shared by every caller.
@@ -319,25 +314,24 @@ def _judge(name: str, outcome: str, value: Any, timeout: float = 0) -> Verdict:
         return _dropped(f"{name} did not return within {timeout:g}s")
     if outcome == "raised":
         return _dropped(f"{name} raised {describe(value)}")
-    result = value  # what the plugin returned
-    if result is None:
+    if value is None:
         return [], "accepted", None, 2
-    size = _checked_bytes(result)
+    size = _checked_bytes(value)
     if size is not None and size <= HPA_MAX_BYTES:
-        return result, "accepted", None, size
-    if not isinstance(result, list):
-        return _dropped(f"{name} returned {type(result).__name__}, not a list")
+        return value, "accepted", None, size
+    if not isinstance(value, list):
+        return _dropped(f"{name} returned {type(value).__name__}, not a list")
     try:
-        size = len(_compact(result).encode())
+        size = len(_compact(value).encode())
     except (TypeError, ValueError, RecursionError) as exc:
         return _dropped(f"{name} returned data that is not JSON: {exc}")
     if size > HPA_MAX_BYTES:
         return _dropped(f"{name} returned {size} bytes (limit {HPA_MAX_BYTES})", size)
-    problem = _problem(result)
+    problem = _problem(value)
     if problem is not None:
         return _dropped(f"{name} returned invalid data: {problem}", size)
     # what passed the slow way may hold read-only parts of the plugin's data
-    return writable(result), "accepted", None, size
+    return writable(value), "accepted", None, size
 
 
 #: The entry-point groups whose plugins discover HPA capabilities.
