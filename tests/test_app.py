@@ -8,6 +8,9 @@ import hashlib
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -351,10 +354,6 @@ def test_served_app_keeps_start_up_out_of_collections(tmp_path: Path, value: str
     """In a fresh process, as each ``nfvd serve`` worker builds its app: what start-up made
     is frozen (no longer among the objects the collector walks) and young collections wait
     for ``gc_threshold`` new objects (0 leaves CPython's)."""
-    import os
-    import subprocess
-    import sys
-
     env = {key: item for key, item in os.environ.items() if not key.startswith("NFVD_")}
     env["NFVD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nfvd.db'}"
     if value is not None:
