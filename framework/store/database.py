@@ -250,10 +250,17 @@ class Store:
         On SQLite every transaction begins with BEGIN IMMEDIATE, so transactions that may
         write run one at a time. With ``read_only=True`` they begin deferred instead and
         run alongside the others (WAL readers do not block); do not write in them: the
-        write could fail with "database is locked" rather than wait.
+        write could fail with "database is locked" rather than wait. On PostgreSQL they
+        run in autocommit: each statement sees what was committed when it began, as in a
+        transaction at the default isolation (read committed), without the BEGIN and the
+        ROLLBACK, and without psycopg dropping its prepared statements after each ROLLBACK.
         """
         conn = self._engine.connect()
-        return conn.execution_options(**{_READ_ONLY: True}) if read_only else conn
+        if not read_only:
+            return conn
+        if self._dialect == "postgresql":
+            return conn.execution_options(isolation_level="AUTOCOMMIT", **{_READ_ONLY: True})
+        return conn.execution_options(**{_READ_ONLY: True})
 
     def _unavailable(self, doing: str, exc: BaseException) -> StoreUnavailable:
         return StoreUnavailable(f"store {self._display}: {doing} ({_reason(exc, self._password)})")
