@@ -8,22 +8,28 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from confluent_kafka import Consumer, TopicPartition
 from fixtures.kafka import free_port
-from sqlalchemy import insert
+from fixtures.store import PostgresServer
+from sqlalchemy import Connection, insert
 
 from framework.messaging import EmbeddedBroker, EventProducer
 from framework.messaging.relay import OutboxRelay, wait_until_empty
-from framework.store import Store
+from framework.store import Store, open_store
 from framework.store.tables import outbox
 
 
-def add_rows(store: Store, topic: str, count: int, key: str = "op-1") -> None:
+def add_rows(store: Store, topic: str, count: int, key: str = "op-1", first: int = 1) -> None:
     with store.connect() as conn:
-        conn.execute(insert(outbox), [
-            {"topic": topic, "key": key, "payload": json.dumps({"seq": i + 1}),
-             "headers": json.dumps({"source": "test"}), "created_at": time.time()}
-            for i in range(count)])
+        insert_rows(conn, topic, range(first, first + count), key)
         conn.commit()
+
+
+def insert_rows(conn: Connection, topic: str, seqs: range, key: str = "op-1") -> None:
+    conn.execute(insert(outbox), [
+        {"topic": topic, "key": key, "payload": json.dumps({"seq": seq}),
+         "headers": json.dumps({"source": "test"}), "created_at": time.time()}
+        for seq in seqs])
 
 
 def test_rows_are_published_in_order_then_deleted(
@@ -93,3 +99,41 @@ def test_one_relay_leads(store: Store, producer: EventProducer,
     assert second.published == 5
     messages = kafka_consumer(topic, 15)
     assert [json.loads(m.value())["seq"] for m in messages] == [1, 2, 3, 4, 5] * 3
+
+
+def test_postgres_row_committed_after_a_higher_one_was_sent_is_sent_once(
+        postgres_server: PostgresServer, producer: EventProducer,
+        relays: Callable[..., OutboxRelay], kafka_consumer: Any) -> None:
+    """On PostgreSQL a transaction may commit a lower outbox id after a higher one was
+    visible, and published: the relay still publishes it, and sends nothing twice."""
+    url = postgres_server.create_database()
+    store = open_store(url)
+    try:
+        topic = f"late-{uuid.uuid4().hex[:8]}"
+        relay = relays(store, producer)
+        add_rows(store, topic, 1)
+        assert wait_until_empty(relay, timeout=10)
+        with store.connect() as late:
+            insert_rows(late, topic, range(2, 3))  # its id is taken, its commit comes last
+            add_rows(store, topic, 2, first=3)
+            assert wait_until_empty(relay, timeout=10)  # 3 and 4 sent while 2 is not seen
+            late.commit()
+        assert wait_until_empty(relay, timeout=10)
+        messages = kafka_consumer(topic, 4)
+        assert [json.loads(m.value())["seq"] for m in messages] == [1, 3, 4, 2]
+        assert stored_messages(producer.bootstrap_servers, topic) == 4
+        assert relay.published == 4
+    finally:
+        store.close()
+        postgres_server.drop_database(url)
+
+
+def stored_messages(bootstrap: str, topic: str) -> int:
+    """How many messages the topic holds (its partitions' high watermarks)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in partitions)
+    finally:
+        consumer.close()
