@@ -1,15 +1,17 @@
-"""How the Store uses its pooled PostgreSQL connections (a real server): reads run in
-autocommit so that psycopg keeps the statements it prepared."""
+"""How the Store uses its pooled PostgreSQL connections (a real server): a connection idle
+in the pool is tested before use, one used a moment ago is not, and reads run in autocommit
+so that psycopg keeps the statements it prepared."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from fixtures.store import PostgresServer
 
-from framework.store import Store
+from framework.store import Store, database
 
 
 @pytest.fixture
@@ -25,6 +27,51 @@ def store(fresh_url: str) -> Iterator[Store]:
     store = Store(fresh_url)
     yield store
     store.close()
+
+
+def backend(store: Store, *, read_only: bool = False) -> int:
+    """The server process of the connection the store hands out next."""
+    with store.connect(read_only=read_only) as conn:
+        return int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_connection_closed_while_idle_is_replaced_before_use(
+        store: Store, fresh_url: str, postgres_server: PostgresServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = backend(store)
+    assert postgres_server.terminate_backends(fresh_url) == 1
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.05)
+    time.sleep(0.1)
+    assert backend(store) != first  # tested on checkout, replaced: no error
+
+
+def test_connection_closed_between_close_uses_fails_once_then_is_replaced(
+        store: Store, fresh_url: str, postgres_server: PostgresServer) -> None:
+    first = backend(store)
+    assert postgres_server.terminate_backends(fresh_url) == 1
+    with pytest.raises(sa.exc.OperationalError) as failed:
+        backend(store)
+    assert failed.value.connection_invalidated
+    assert backend(store) != first
+
+
+def test_only_a_connection_idle_for_a_while_is_tested(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    dialect = store.engine.dialect
+    real_ping = dialect.do_ping
+    pings: list[object] = []
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return real_ping(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counted)
+    same = {backend(store) for _ in range(5)}  # a new connection, then four quick reuses
+    assert len(same) == 1
+    assert pings == []
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.0)
+    assert backend(store) in same
+    assert len(pings) == 1
 
 
 def test_reads_run_in_autocommit_and_keep_prepared_statements(store: Store) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from framework.config import redact_url
@@ -139,6 +141,39 @@ def _begin(conn: Connection, statement: str) -> None:
                                   dialect=conn.dialect) from exc
 
 
+#: A pooled PostgreSQL connection idle this long (seconds) is tested before it is used again.
+PING_AFTER_IDLE = 1.0
+_IDLE_SINCE = "nfvd_idle_since"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use when it waited in the pool ``PING_AFTER_IDLE`` or
+    more: one the server closed meanwhile (restart, idle timeout) is replaced, and so is
+    every connection opened before it, as with SQLAlchemy's ``pool_pre_ping``. A connection
+    used a moment ago is not tested: under load that was a round trip per transaction.
+    A connection that breaks between two close uses fails that use; the disconnection then
+    replaces the pool's connections the same way.
+    """
+    dialect = engine.dialect
+
+    def checked_in(_dbapi: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi: DBAPIConnection, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)  # None: a new connection
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            dialect.do_ping(dbapi)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi, None):
+                raise InvalidatePoolError(str(exc)) from exc
+            raise
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checkout)
+
+
 def _sqlite_url(url: URL) -> tuple[URL, Path | None]:
     """``url`` with a file path made absolute, and that file; in-memory databases have none."""
     database = url.database
@@ -219,9 +254,10 @@ class Store:
 
     def _create_engine(self, url: URL) -> Engine:
         if self._dialect == "postgresql":
-            # pre-ping replaces connections the server closed (restart, idle timeout)
-            # before a request uses them; connect_timeout bounds a start on a dead host.
-            return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+            # connect_timeout bounds a start on a dead host
+            engine = create_engine(url, connect_args={"connect_timeout": 5})
+            _ping_when_idle(engine)
+            return engine
         engine = create_engine(url)
         writers = self._writers = _SqliteWriters()
         event.listen(engine, "connect", _sqlite_on_connect)
