@@ -29,7 +29,7 @@ from framework.engine.ports import (
     SystemClock,
 )
 from framework.engine.scheduler import Scheduler
-from framework.engine.task import TaskCatalog, TaskContext
+from framework.engine.task import TaskCatalog, declared_effect
 from framework.engine.workers import new_owner_id
 from framework.errors import Conflict, NotFound
 
@@ -159,19 +159,11 @@ class Engine:
         for index in indexes:
             spec = tasks[index]
             task_type = self._catalog.get(spec.type)
-            if task_type is None:
-                continue
-            ctx = TaskContext(operation_id=operation_id, task=spec.name, params=spec.params,
-                              attempt=1)
-            try:
-                with ctx.frozen("while declaring it"):
-                    effect = task_type.declared_side_effect(ctx)
-                if effect is not None:
-                    effect = dict(effect)
-                    json.dumps(effect, allow_nan=False)
-                    declared[index] = effect
-            except Exception:  # noqa: S112 - the runner asks again and fails the task
-                continue
+            effect = None if task_type is None else declared_effect(
+                task_type, operation_id=operation_id, task=spec.name, params=spec.params,
+                attempt=1)
+            if effect is not None:
+                declared[index] = effect
         return declared
 
     def _submitted(self, new: NewOperation, graph: dag.Graph, operation_id: str,

@@ -94,6 +94,11 @@ class Claim:
         return f"{self.operation_id}:{self.name}"
 
 
+#: What the type of a task declares its action does (see ``TaskType.declared_side_effect``),
+#: asked with the operation id, the task's name, type, params and attempt; None: nothing.
+Declare = Callable[[str, str, str, Mapping[str, Any], int], Mapping[str, Any] | None]
+
+
 @dataclasses.dataclass(frozen=True)
 class Lease:
     """A task (operation id, index) leased to ``owner`` until ``expires``, at ``version``."""
@@ -174,12 +179,13 @@ class Repository(Protocol):
         """
 
     def finish(self, operation_id: str, outcomes: Sequence[Outcome], *, owner: str, want: int,
-               now: float, lease_until: float) -> Progress:
+               now: float, lease_until: float, declare: Declare | None = None) -> Progress:
         """Write the ``outcomes`` of tasks of one operation, then lease to ``owner`` up to
         ``want`` of its tasks that are runnable now; all in one transaction."""
 
     def finish_many(self, outcomes: Mapping[str, Sequence[Outcome]], *, owner: str, want: int,
-                    now: float, lease_until: float) -> dict[str, Progress]:
+                    now: float, lease_until: float, declare: Declare | None = None,
+                    ) -> dict[str, Progress]:
         """:meth:`finish` for several operations (by id) in one transaction; up to ``want``
         claims over all of them."""
 
@@ -187,12 +193,17 @@ class Repository(Protocol):
         """Operations with a task to claim now (forward or compensation), oldest first."""
 
     def claim(self, operation_id: str, *, owner: str, want: int, now: float,
-              lease_until: float) -> list[Claim]:
+              lease_until: float, declare: Declare | None = None) -> list[Claim]:
         """Lease to ``owner`` up to ``want`` runnable tasks of the operation (none when
-        another process is writing it)."""
+        another process is writing it).
+
+        A task leased to run forward has the side effect ``declare`` gives for it recorded
+        with the lease, unless recorded already, as a new operation's creation records it
+        (so the action starts without a write of its own). The claims carry it.
+        """
 
     def claim_many(self, operation_ids: Sequence[str], *, owner: str, want: int, now: float,
-                   lease_until: float) -> list[Claim]:
+                   lease_until: float, declare: Declare | None = None) -> list[Claim]:
         """:meth:`claim` over several operations, in their order, in one transaction."""
 
     def leases(self) -> list[Lease]:

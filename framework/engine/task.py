@@ -149,11 +149,13 @@ class TaskType(abc.ABC):
         """The side effect the action makes, when it is known before it runs (from
         ``ctx.params`` and ``ctx.idempotency_key`` alone); None (the default) when not.
 
-        The engine records it for the action: with the task's lease when a new operation
-        leases the task as it is created (no write of its own then), else just before the
-        action. Recorded at the lease, it is there even if the action never begins (a
-        crash, a precondition that raises), so the rollback must be harmless for a side
-        effect that was never made, as every rollback already must. Must be quick and pure.
+        The engine records it for the action with the lease that starts the task, in the
+        same transaction (no write of its own): the new operation's creation, a claim, or
+        the outcome of the dependency that unblocks it. Raising, it is asked again just
+        before the action, which then fails. Recorded at the lease, it is there even if the
+        action never begins (a crash, a precondition that raises), so the rollback must be
+        harmless for a side effect that was never made, as every rollback already must.
+        Must be quick and pure.
         """
         return None
 
@@ -195,3 +197,22 @@ class TaskCatalog:
 
     def __len__(self) -> int:
         return len(self._types)
+
+
+def declared_effect(task_type: TaskType, *, operation_id: str, task: str,
+                    params: Mapping[str, Any], attempt: int) -> dict[str, Any] | None:
+    """What ``task_type`` declares its action does (:meth:`TaskType.declared_side_effect`),
+    to record with the task's lease; None when it declares nothing, or fails to say (the
+    runner asks it again before the action, and that fails the task)."""
+    ctx = TaskContext(operation_id=operation_id, task=task, params=params, attempt=attempt)
+    try:
+        with ctx.frozen("while declaring it"):
+            effect = task_type.declared_side_effect(ctx)
+        if effect is None:
+            return None
+        declared = dict(effect)
+        json.dumps(declared, allow_nan=False)
+    except Exception:  # a declaration is plugin code: it may raise anything
+        return None
+    return declared
+

@@ -14,13 +14,19 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from framework.engine import machine
 from framework.engine.book import OperationBook, by_count
 from framework.engine.model import Direction, OperationState, OperationView, TaskState
-from framework.engine.model import clip as _clip
-from framework.engine.ports import Claim, Lease, NewOperation, Outcome, Progress
+from framework.engine.ports import Claim, Declare, Lease, NewOperation, Outcome, Progress
 from framework.store import lcm_sql as sql
 from framework.store import outbox_rows
 from framework.store.batching import GroupCommit
 from framework.store.database import Store
 from framework.store.lcm_controls import mark_compensation, retry_tasks
+from framework.store.lcm_tasks import (
+    claim_forward,
+    claim_of,
+    lease_rows,
+    unblock,
+    write_outcome,
+)
 from framework.store.notices import KeptRequests, NoticeContext, Notifier, Transition
 from framework.store.tables import lcm_attachments
 from framework.store.tables import lcm_operations as O  # noqa: N811 - short names read better
@@ -229,12 +235,13 @@ class SqlRepository:
         return self._write(work)
 
     def finish(self, operation_id: str, outcomes: Sequence[Outcome], *, owner: str, want: int,
-               now: float, lease_until: float) -> Progress:
+               now: float, lease_until: float, declare: Declare | None = None) -> Progress:
         return self.finish_many({operation_id: outcomes}, owner=owner, want=want, now=now,
-                                lease_until=lease_until)[operation_id]
+                                lease_until=lease_until, declare=declare)[operation_id]
 
     def finish_many(self, outcomes: Mapping[str, Sequence[Outcome]], *, owner: str, want: int,
-                    now: float, lease_until: float) -> dict[str, Progress]:
+                    now: float, lease_until: float, declare: Declare | None = None,
+                    ) -> dict[str, Progress]:
         def work(conn: Connection) -> dict[str, Progress]:
             done: dict[str, Progress] = {}
             # Every transaction that locks several operations locks them in id order: two
@@ -243,23 +250,24 @@ class SqlRepository:
                 done[operation_id] = self._finish(conn, operation_id, outcomes[operation_id],
                                                   owner, want - sum(len(p.claims) for p in
                                                                     done.values()),
-                                                  now, lease_until)
+                                                  now, lease_until, declare)
             return done
 
         return self._write(work)
 
     def _finish(self, conn: Connection, operation_id: str, outcomes: Sequence[Outcome],
-                owner: str, want: int, now: float, lease_until: float) -> Progress:
+                owner: str, want: int, now: float, lease_until: float,
+                declare: Declare | None) -> Progress:
         op = self._lock(conn, operation_id, now)
         if op is None:
             return Progress((False,) * len(outcomes))
-        oks = tuple(_write_outcome(conn, outcome, now) for outcome in outcomes)
+        oks = tuple(write_outcome(conn, outcome, now) for outcome in outcomes)
         for outcome in (o for o, ok in zip(outcomes, oks, strict=True) if ok):
             op.task_finished(outcome)
         for n, indexes in by_count(op.compensable).items():
             conn.execute(sql.UNWIND, {"b_op": operation_id, "b_n": n, "b_idx": indexes})
-        claims = _unblock(conn, op, owner, want, lease_until)
-        claims += self._claim(conn, op, owner, want - len(claims), lease_until)
+        claims = unblock(conn, op, owner, want, lease_until, declare)
+        claims += self._claim(conn, op, owner, want - len(claims), lease_until, declare)
         self._flush(conn, op)
         return Progress(oks, tuple(claims), (op.id,) if op.changed else ())
 
@@ -268,12 +276,12 @@ class SqlRepository:
             return [row.id for row in sql.RUNNABLE.rows(conn, {"b_limit": limit})]
 
     def claim(self, operation_id: str, *, owner: str, want: int, now: float,
-              lease_until: float) -> list[Claim]:
+              lease_until: float, declare: Declare | None = None) -> list[Claim]:
         return self.claim_many([operation_id], owner=owner, want=want, now=now,
-                               lease_until=lease_until)
+                               lease_until=lease_until, declare=declare)
 
     def claim_many(self, operation_ids: Sequence[str], *, owner: str, want: int, now: float,
-                   lease_until: float) -> list[Claim]:
+                   lease_until: float, declare: Declare | None = None) -> list[Claim]:
         def work(conn: Connection) -> list[Claim]:
             claims: list[Claim] = []
             for operation_id in operation_ids:
@@ -283,27 +291,30 @@ class SqlRepository:
                 # (and a claim never waits, so claiming in any order cannot deadlock).
                 op = self._lock(conn, operation_id, now, skip_locked=True)
                 if op is not None:
-                    claims += self._claim(conn, op, owner, want - len(claims), lease_until)
+                    claims += self._claim(conn, op, owner, want - len(claims), lease_until,
+                                          declare)
                     self._flush(conn, op)
             return claims
 
         return self._write(work)
 
     def _claim(self, conn: Connection, op: OperationBook, owner: str, want: int,
-               lease_until: float) -> list[Claim]:
+               lease_until: float, declare: Declare | None = None) -> list[Claim]:
         forward = op.state is Op.PROCESSING
         if want <= 0 or op.state not in sql.READY_PREPARED or (forward and op.ready == 0):
             return []
         rows = sql.READY_PREPARED[op.state][self._pg].rows(conn, {"b_op": op.id,
                                                                     "b_limit": want})
-        # Version-checked, although the operation's lock already keeps other writers out.
-        _lease(conn, sql.LEASE_PREPARED[op.state], {"b_op": op.id, "b_owner": owner,
-                                          "b_until": lease_until, "b_now": op.now}, rows)
         new = Task.RUNNING if forward else Task.ROLLING_BACK
         op.ready -= len(rows) if forward else 0
         for row in rows:
             op.task_moved(row.name, Task(row.state), new, row.attempt)
-        return [_claim(op.id, row, new, row.version + 1, owner) for row in rows]
+        # Version-checked, although the operation's lock already keeps other writers out.
+        if forward:
+            return claim_forward(conn, op, rows, owner, lease_until, declare)
+        lease_rows(conn, sql.LEASE_PREPARED[op.state], {"b_op": op.id, "b_owner": owner,
+                                                        "b_until": lease_until}, rows)
+        return [claim_of(op.id, row, new, row.version + 1, owner) for row in rows]
 
     def take_over(self, lease: Lease, *, owner: str, now: float, lease_until: float) -> Progress:
         def work(conn: Connection) -> Progress:
@@ -315,14 +326,14 @@ class SqlRepository:
                 return Progress()  # finished, or taken over by another, meanwhile
             ends = machine.after_lapsed_lease(Task(row.state), op.state)
             if ends is None:
-                _lease(conn, sql.LEASE_PREPARED[None], {"b_op": op.id, "b_owner": owner,
-                                              "b_until": lease_until}, [row])
-                return Progress(claims=(_claim(op.id, row, Task(row.state), row.version + 1,
-                                               owner, recovering=True),))
-            outcome = Outcome(_claim(op.id, row, Task(row.state), row.version, lease.owner),
+                lease_rows(conn, sql.LEASE_PREPARED[None], {"b_op": op.id, "b_owner": owner,
+                                                            "b_until": lease_until}, [row])
+                return Progress(claims=(claim_of(op.id, row, Task(row.state), row.version + 1,
+                                                 owner, recovering=True),))
+            outcome = Outcome(claim_of(op.id, row, Task(row.state), row.version, lease.owner),
                               ends, error=f"the lease of {lease.owner} lapsed while the "
                               f"operation was {op.state}")
-            _write_outcome(conn, outcome, now)
+            write_outcome(conn, outcome, now)
             op.task_finished(outcome)  # nothing waits on a task of a stopped operation
             self._flush(conn, op)
             return Progress(changed=(op.id,) if op.changed else ())
@@ -349,47 +360,3 @@ class SqlRepository:
             .values(lease_expires=lease_until).returning(T.c.operation_id, T.c.idx)
         return self._write(lambda conn: {(row[0], row[1]) for row in conn.execute(stmt)})
 
-
-def _unblock(conn: Connection, op: OperationBook, owner: str, want: int,
-             lease_until: float) -> list[Claim]:
-    """Decrement the dependents' ``deps_left``, leasing at once those that reach 0 when
-    they all fit in ``want`` (the common case of a chain); count the others as ready."""
-    start = op.state is Op.PROCESSING and len(op.unblocked) <= want
-    claims = []
-    for n, indexes in by_count(op.unblocked).items():
-        rows = conn.execute(sql.UNBLOCK, {
-            "b_op": op.id, "b_n": n, "b_idx": indexes, "b_start": start, "b_owner": owner,
-            "b_until": lease_until, "b_now": op.now}).all()
-        for row in (row for row in rows if row.deps_left == 0):
-            op.ready += 0 if start else 1
-            if start:
-                op.task_moved(row.name, Task.PENDING, Task.RUNNING, row.attempt)
-                claims.append(_claim(op.id, row, Task.RUNNING, row.version, owner))
-    return claims
-
-
-def _lease(conn: Connection, stmt: Any, lease: Mapping[str, Any], rows: Sequence[Any]) -> None:
-    """Run ``stmt``, a version-checked lease of ``rows`` (their version goes up by one)."""
-    if rows and stmt.many(conn, [{**lease, "b_i": row.idx, "b_v": row.version}
-                                 for row in rows]) != len(rows):
-        raise RuntimeError("tasks changed while their operation was locked")
-
-
-def _write_outcome(conn: Connection, o: Outcome, now: float) -> bool:
-    """Write ``o`` if its claim still holds the task (lease owner and version); whether it did."""
-    machine.check_task(o.claim.state, o.state)
-    return sql.FINISH_PREPARED.run(conn, {
-        "b_op": o.claim.operation_id, "b_i": o.claim.index, "b_v": o.claim.version,
-        "b_owner": o.claim.owner, "b_state": o.state, "b_error": _clip(o.error),
-        "b_reason": _clip(o.reason), "b_abandoned": o.abandoned, "b_now": now,
-        "b_result": None if o.result is None else sql.dumps(o.result),
-        "b_back": o.claim.state is Task.ROLLING_BACK,
-        "b_rolled_back": o.state is Task.ROLLED_BACK}) == 1
-
-
-def _claim(operation_id: str, row: Any, state: Task, version: int, owner: str,
-           recovering: bool = False) -> Claim:
-    return Claim(operation_id, row.idx, row.name, row.type, sql.loads(row.params), row.attempt,
-                 tuple(sql.loads(row.depends_on)), tuple(sql.loads(row.dependents)),
-                 tuple(sql.loads(row.side_effects)), row.timeout, bool(row.cancellable), state,
-                 version, owner, recovering)

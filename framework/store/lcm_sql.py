@@ -51,8 +51,10 @@ READY = {  # the tasks of an operation to claim now, in each of the states that 
 }
 TASK = update(T).where(T.c.operation_id == OP, T.c.idx == _b("b_i"), T.c.version == _b("b_v"))
 HELD = TASK.where(T.c.lease_owner == _b("b_owner"))
-LEASING = {Op.PROCESSING: TASK.values(STARTED), None: TASK.values(LEASE),
-            Op.ROLLING_BACK: TASK.values({**LEASE, "state": Task.ROLLING_BACK})}
+# a forward claim records the side effect the task's type declares with the lease
+LEASING = {Op.PROCESSING: TASK.values({**STARTED, "side_effects": _b("b_effects")}),
+           None: TASK.values(LEASE),
+           Op.ROLLING_BACK: TASK.values({**LEASE, "state": Task.ROLLING_BACK})}
 RECORD = HELD.values(side_effects=_b("b_effects"))
 FINISH = HELD.values(
     state=_b("b_state"), error=_b("b_error"), reason=_b("b_reason"),

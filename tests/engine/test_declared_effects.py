@@ -1,4 +1,5 @@
-"""Declared side effects: recorded with the lease that starts a task, or just before its action."""
+"""Declared side effects: recorded with the lease that starts a task (its creation's, a claim's,
+or the one that unblocks it), or, when that could not say, just before its action."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_a_task_started_by_its_creation_has_its_effect_recorded_with_the_lease(
     assert records == []  # no write of its own
 
 
-def test_a_task_claimed_later_records_its_effect_before_the_action(
+def test_a_task_unblocked_later_has_its_effect_recorded_with_the_lease_that_starts_it(
         make_engine: EngineFactory, declaring: Declaring, records: list[str]) -> None:
     engine = make_engine(catalog=TaskCatalog({"declaring": declaring}))
     op, _ = engine.submit("test", [TaskSpec("a", "declaring"),
@@ -83,7 +84,7 @@ def test_a_task_claimed_later_records_its_effect_before_the_action(
     assert done.state == "COMPLETED"
     assert declaring.seen["b"] == [{"made": f"{op.id}:b"}]
     assert done.task("b").side_effects == ({"made": f"{op.id}:b"},)
-    assert records == ["b"]
+    assert records == []  # a's outcome leased b with it, in one transaction
 
 
 def test_an_operation_submitted_while_every_worker_is_busy_declares_at_the_claim(
@@ -93,8 +94,22 @@ def test_an_operation_submitted_while_every_worker_is_busy_declares_at_the_claim
     assert op.task("a").state == "PENDING" and op.task("a").side_effects == ()
     engine.start()
     done = engine.wait(op.id, DONE, timeout=20)
+    assert declaring.seen["a"] == [{"made": f"{op.id}:a"}]
     assert done.task("a").side_effects == ({"made": f"{op.id}:a"},)
-    assert records == ["a"]
+    assert records == []  # the scheduler's claim recorded it with the lease
+
+
+def test_a_retried_task_keeps_its_declared_effect_once(
+        make_engine: EngineFactory, declaring: Declaring, records: list[str]) -> None:
+    engine = make_engine(catalog=TaskCatalog({"declaring": declaring}))
+    op, _ = engine.submit("test", [TaskSpec("a", "declaring", {"fail": True})])
+    assert engine.wait(op.id, DONE, timeout=20).state == "FAILED_TEMP"
+    engine.retry(op.id)  # attempt 2, claimed by the scheduler
+    again = engine.wait(op.id, {"FAILED_TEMP"}, timeout=20)
+    assert again.task("a").attempt == 2
+    assert declaring.seen["a"] == [{"made": f"{op.id}:a"}]
+    assert again.task("a").side_effects == ({"made": f"{op.id}:a"},)
+    assert records == []
 
 
 def test_the_rollback_of_a_failed_task_is_given_its_declared_effect(
