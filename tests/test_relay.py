@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from fixtures.kafka import free_port
-from fixtures.store import PostgresServer
 from sqlalchemy import Connection, insert
 
 from framework.messaging import EmbeddedBroker, EventProducer
@@ -101,31 +101,35 @@ def test_one_relay_leads(store: Store, producer: EventProducer,
     assert [json.loads(m.value())["seq"] for m in messages] == [1, 2, 3, 4, 5] * 3
 
 
+@pytest.fixture
+def postgres_store(postgres_database: str) -> Iterator[Store]:
+    """A migrated Store on a PostgreSQL database of the test's own; closed after the relays
+    the test started have stopped."""
+    opened = open_store(postgres_database)
+    yield opened
+    opened.close()
+
+
 def test_postgres_row_committed_after_a_higher_one_was_sent_is_sent_once(
-        postgres_server: PostgresServer, producer: EventProducer,
+        postgres_store: Store, producer: EventProducer,
         relays: Callable[..., OutboxRelay], kafka_consumer: Any) -> None:
     """On PostgreSQL a transaction may commit a lower outbox id after a higher one was
     visible, and published: the relay still publishes it, and sends nothing twice."""
-    url = postgres_server.create_database()
-    store = open_store(url)
-    try:
-        topic = f"late-{uuid.uuid4().hex[:8]}"
-        relay = relays(store, producer)
-        add_rows(store, topic, 1)
-        assert wait_until_empty(relay, timeout=10)
-        with store.connect() as late:
-            insert_rows(late, topic, range(2, 3))  # its id is taken, its commit comes last
-            add_rows(store, topic, 2, first=3)
-            assert wait_until_empty(relay, timeout=10)  # 3 and 4 sent while 2 is not seen
-            late.commit()
-        assert wait_until_empty(relay, timeout=10)
-        messages = kafka_consumer(topic, 4)
-        assert [json.loads(m.value())["seq"] for m in messages] == [1, 3, 4, 2]
-        assert stored_messages(producer.bootstrap_servers, topic) == 4
-        assert relay.published == 4
-    finally:
-        store.close()
-        postgres_server.drop_database(url)
+    store = postgres_store
+    topic = f"late-{uuid.uuid4().hex[:8]}"
+    relay = relays(store, producer)
+    add_rows(store, topic, 1)
+    assert wait_until_empty(relay, timeout=10)
+    with store.connect() as late:
+        insert_rows(late, topic, range(2, 3))  # its id is taken, its commit comes last
+        add_rows(store, topic, 2, first=3)
+        assert wait_until_empty(relay, timeout=10)  # 3 and 4 sent while 2 is not seen
+        late.commit()
+    assert wait_until_empty(relay, timeout=10)
+    messages = kafka_consumer(topic, 4)
+    assert [json.loads(m.value())["seq"] for m in messages] == [1, 3, 4, 2]
+    assert stored_messages(producer.bootstrap_servers, topic) == 4
+    assert relay.published == 4
 
 
 def stored_messages(bootstrap: str, topic: str) -> int:

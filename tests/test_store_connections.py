@@ -15,40 +15,33 @@ from framework.store import Store, database
 
 
 @pytest.fixture
-def fresh_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A database of its own: the tests close every connection to it."""
-    url = postgres_server.create_database()
-    yield url
-    postgres_server.drop_database(url)
-
-
-@pytest.fixture
-def store(fresh_url: str) -> Iterator[Store]:
-    store = Store(fresh_url)
+def store(postgres_database: str) -> Iterator[Store]:
+    """A Store on a database of its own: the tests close every connection to it."""
+    store = Store(postgres_database)
     yield store
     store.close()
 
 
-def backend(store: Store, *, read_only: bool = False) -> int:
+def backend(store: Store) -> int:
     """The server process of the connection the store hands out next."""
-    with store.connect(read_only=read_only) as conn:
+    with store.connect() as conn:
         return int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
 
 
 def test_connection_closed_while_idle_is_replaced_before_use(
-        store: Store, fresh_url: str, postgres_server: PostgresServer,
+        store: Store, postgres_database: str, postgres_server: PostgresServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
     first = backend(store)
-    assert postgres_server.terminate_backends(fresh_url) == 1
+    assert postgres_server.terminate_backends(postgres_database) == 1
     monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.05)
     time.sleep(0.1)
     assert backend(store) != first  # tested on checkout, replaced: no error
 
 
 def test_connection_closed_between_close_uses_fails_once_then_is_replaced(
-        store: Store, fresh_url: str, postgres_server: PostgresServer) -> None:
+        store: Store, postgres_database: str, postgres_server: PostgresServer) -> None:
     first = backend(store)
-    assert postgres_server.terminate_backends(fresh_url) == 1
+    assert postgres_server.terminate_backends(postgres_database) == 1
     with pytest.raises(sa.exc.OperationalError) as failed:
         backend(store)
     assert failed.value.connection_invalidated
