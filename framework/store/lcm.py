@@ -23,8 +23,8 @@ from framework.store.lcm_controls import mark_compensation, retry_tasks
 from framework.store.lcm_tasks import (
     claim_forward,
     claim_of,
-    lease_rows,
     unblock,
+    update_rows,
     write_outcome,
 )
 from framework.store.notices import KeptRequests, NoticeContext, Notifier, Transition
@@ -312,8 +312,8 @@ class SqlRepository:
         # Version-checked, although the operation's lock already keeps other writers out.
         if forward:
             return claim_forward(conn, op, rows, owner, lease_until, declare)
-        lease_rows(conn, sql.LEASE_PREPARED[op.state], {"b_op": op.id, "b_owner": owner,
-                                                        "b_until": lease_until}, rows)
+        update_rows(conn, sql.LEASE_PREPARED[op.state], {"b_op": op.id, "b_owner": owner,
+                                                         "b_until": lease_until}, rows)
         return [claim_of(op.id, row, new, row.version + 1, owner) for row in rows]
 
     def take_over(self, lease: Lease, *, owner: str, now: float, lease_until: float) -> Progress:
@@ -326,8 +326,8 @@ class SqlRepository:
                 return Progress()  # finished, or taken over by another, meanwhile
             ends = machine.after_lapsed_lease(Task(row.state), op.state)
             if ends is None:
-                lease_rows(conn, sql.LEASE_PREPARED[None], {"b_op": op.id, "b_owner": owner,
-                                                            "b_until": lease_until}, [row])
+                update_rows(conn, sql.LEASE_PREPARED[None], {"b_op": op.id, "b_owner": owner,
+                                                             "b_until": lease_until}, [row])
                 return Progress(claims=(claim_of(op.id, row, Task(row.state), row.version + 1,
                                                  owner, recovering=True),))
             outcome = Outcome(claim_of(op.id, row, Task(row.state), row.version, lease.owner),

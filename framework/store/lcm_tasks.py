@@ -17,17 +17,18 @@ from framework.store import lcm_sql as sql
 
 
 def declared(declare: Declare | None, operation_id: str, rows: Sequence[Any],
-             ) -> list[list[dict[str, Any]]]:
+             ) -> list[tuple[list[dict[str, Any]], bool]]:
     """The side effects of each task row once its lease records the one its type declares
-    (``declare``), when it is not recorded already."""
+    (``declare``), when it is not recorded already; and whether that added it."""
     effects = []
     for row in rows:
         recorded: list[dict[str, Any]] = sql.loads(row.side_effects)
         effect = None if declare is None else declare(
             operation_id, row.name, row.type, sql.loads(row.params), row.attempt)
         if effect is not None and dict(effect) not in recorded:
-            recorded = [*recorded, dict(effect)]
-        effects.append(recorded)
+            effects.append(([*recorded, dict(effect)], True))
+        else:
+            effects.append((recorded, False))
     return effects
 
 
@@ -35,12 +36,10 @@ def claim_forward(conn: Connection, op: OperationBook, rows: Sequence[Any], owne
                   lease_until: float, declare: Declare | None) -> list[Claim]:
     """Lease ``rows``, tasks of ``op`` that are PENDING, to run now, each with its declared
     side effect (:func:`declared`) recorded in the same statement."""
-    effects = declared(declare, op.id, rows)
-    if rows and sql.LEASE_PREPARED[Op.PROCESSING].many(conn, [
-            {"b_op": op.id, "b_owner": owner, "b_until": lease_until, "b_now": op.now,
-             "b_i": row.idx, "b_v": row.version, "b_effects": sql.dumps(recorded)}
-            for row, recorded in zip(rows, effects, strict=True)]) != len(rows):
-        raise RuntimeError("tasks changed while their operation was locked")
+    effects = [recorded for recorded, _added in declared(declare, op.id, rows)]
+    update_rows(conn, sql.LEASE_PREPARED[Op.PROCESSING],
+                {"b_op": op.id, "b_owner": owner, "b_until": lease_until, "b_now": op.now},
+                rows, [{"b_effects": sql.dumps(recorded)} for recorded in effects])
     return [claim_of(op.id, row, Task.RUNNING, row.version + 1, owner, effects=recorded)
             for row, recorded in zip(rows, effects, strict=True)]
 
@@ -61,24 +60,25 @@ def unblock(conn: Connection, op: OperationBook, owner: str, want: int, lease_un
         if not start:
             continue
         effects = declared(declare, op.id, started)
-        changed = [{"b_op": op.id, "b_i": row.idx, "b_v": row.version, "b_owner": owner,
-                    "b_effects": sql.dumps(recorded)}
-                   for row, recorded in zip(started, effects, strict=True)
-                   if len(recorded) > len(sql.loads(row.side_effects))]
-        if changed and sql.RECORD_PREPARED.many(conn, changed) != len(changed):
-            raise RuntimeError("tasks changed while their operation was locked")
-        for row, recorded in zip(started, effects, strict=True):
+        added = [(row, recorded)
+                 for row, (recorded, new) in zip(started, effects, strict=True) if new]
+        update_rows(conn, sql.RECORD_PREPARED, {"b_op": op.id, "b_owner": owner},
+                    [row for row, _ in added],
+                    [{"b_effects": sql.dumps(recorded)} for _, recorded in added])
+        for row, (recorded, _new) in zip(started, effects, strict=True):
             op.task_moved(row.name, Task.PENDING, Task.RUNNING, row.attempt)
             claims.append(claim_of(op.id, row, Task.RUNNING, row.version, owner,
                                    effects=recorded))
     return claims
 
 
-def lease_rows(conn: Connection, stmt: Any, values: Mapping[str, Any], rows: Sequence[Any],
-               ) -> None:
-    """Run ``stmt``, a version-checked lease of ``rows`` (their version goes up by one)."""
-    if rows and stmt.many(conn, [{**values, "b_i": row.idx, "b_v": row.version}
-                                 for row in rows]) != len(rows):
+def update_rows(conn: Connection, stmt: Any, values: Mapping[str, Any], rows: Sequence[Any],
+                each: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """Run ``stmt``, an update of task ``rows`` that checks each one's version, with
+    ``values`` and the row's own parameters from ``each``; RuntimeError if a row changed."""
+    own = each if each is not None else [{}] * len(rows)
+    if rows and stmt.many(conn, [{**values, **mine, "b_i": row.idx, "b_v": row.version}
+                                 for row, mine in zip(rows, own, strict=True)]) != len(rows):
         raise RuntimeError("tasks changed while their operation was locked")
 
 
