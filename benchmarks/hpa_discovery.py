@@ -21,7 +21,7 @@
    is not the one timed. The garbage collector's collections in the timed pass are counted
    per generation, on both sides: a full one walks every object the process holds.
 3. The peer, in the same run: ONAP's ``onaphpadriver`` 1.0 from PyPI, installed on first
-   use into a virtualenv under ``~/.cache/nfvd-bench/onap-venv``, run in a subprocess on
+   use into a virtualenv under ``~/.cache/nfvd-peers/onap-venv``, run in a subprocess on
    the same flavors (a JSON file) that times its own ``get_hpa_capabilities`` calls. Its
    entry point names a class that does not exist, so its module is imported directly; a
    flavor it crashes on is caught and counted (ONAP would abort every remaining flavor).
@@ -63,6 +63,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
+
+from peer_venv import CACHE, peer_python
 
 import framework.discovery
 from framework.alarms import Alarms
@@ -332,20 +334,6 @@ PEER_RUN = textwrap.dedent('''
 ''')
 
 
-def peer_python(venv: Path) -> Path:
-    """The python of a virtualenv holding onaphpadriver 1.0, created on first use."""
-    python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import hpa.hpa_discovery"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    print(f"installing {PEER} into {venv} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    PEER, PEER_EXTRA], check=True)
-    subprocess.run(probe, check=True)
-    return python
-
-
 def run_peer(python: Path, flavors_file: Path, folder: Path) -> dict[str, Any]:
     """One timed pass of onaphpadriver over the flavors in ``flavors_file``."""
     script = folder / "peer_run.py"
@@ -486,8 +474,7 @@ def main() -> int:
     parser.add_argument("--aai-concurrency", type=int, default=Settings.aai_concurrency)
     parser.add_argument("--region-sizes", default="250,500,1000")
     parser.add_argument("--peer-venv", type=Path,
-                        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                        / "nfvd-bench" / "onap-venv")
+                        default=CACHE / "onap-venv")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--no-registration", action="store_true")
     parser.add_argument("--profile", action="store_true",
@@ -501,7 +488,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="nfvd-bench-hpa-"))
     flavors_file = folder / "flavors.json"
     flavors_file.write_text(json.dumps(flavors))
-    python = None if args.no_peer else peer_python(args.peer_venv)
+    python = None if args.no_peer else peer_python(args.peer_venv, [PEER, PEER_EXTRA],
+                                                          "hpa.hpa_discovery")
 
     discovery = nfvd_discovery()
     run_nfvd(discovery, flavors[:WARM_UP])
