@@ -1,0 +1,202 @@
+"""nfvd's resource driver API beside IBM's Ignition 3.6.3, the framework Brent's drivers are
+built on: the same requests to both, and what Brent sees of each compared.
+
+The peer runs for real: ``ignition-framework`` from PyPI in a virtualenv of its own (made on
+first use, kept under ``~/.cache/nfvd-peers``), serving ``benchmarks/peers/ignition_driver.py``,
+a driver that runs the same package scripts as nfvd's script driver and publishes through
+Ignition's own Kafka messaging. Both publish to a broker of the module's own: Ignition's messages
+have no key, which the session broker's other readers refuse. Where the two differ on purpose
+(errors, the message key), the tests say so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from fixtures.brent import EXECUTE, FIND, ExecutionEvents, execute_body
+from fixtures.kafka import free_port
+from fixtures.servers import ThreadServer
+
+from framework.config import Settings
+from framework.messaging import EmbeddedBroker
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER_APP = ROOT / "benchmarks" / "peers" / "ignition_driver.py"
+
+CREATE = """\
+printf '{"flavor": "%s", "size": "%s", "lifecycle": "%s", "site": "%s"}' "$NFVD_PROP_flavor" \\
+    "$NFVD_PROP_size" "$NFVD_LIFECYCLE" "$NFVD_DL_site" > "$NFVD_OUTPUTS_FILE"
+printf '{"vm-%s": {"id": "vm-id-%s", "type": "VM"}}' "$NFVD_PROP_size" "$NFVD_PROP_size" \\
+    > "$NFVD_TOPOLOGY_FILE"
+"""
+FAIL = "echo 'quota exceeded' >&2\nexit 4\n"
+FIND_SCRIPT = """\
+if [ "$NFVD_INSTANCE_NAME" = "known" ]; then
+  echo "res-1" > "$NFVD_RESOURCE_ID_FILE"
+  echo '{"net": {"id": "n-1", "type": "Network"}}' > "$NFVD_TOPOLOGY_FILE"
+  echo '{"cidr": "10.1.0.0/24"}' > "$NFVD_OUTPUTS_FILE"
+fi
+"""
+FILES = {"scripts/Create.sh": CREATE, "scripts/Install.sh": FAIL,
+         "scripts/FindReference.sh": FIND_SCRIPT}
+LOCATION = {"name": "lab", "type": "Script", "properties": {"site": "north"}}
+
+
+def _peer_python() -> Path:
+    spec = importlib.util.spec_from_file_location("peer_venv",
+                                                  ROOT / "benchmarks" / "peer_venv.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    python: Path = module.peer_python(module.CACHE / "ignition-venv", [
+        "ignition-framework==3.6.3", "connexion[flask,uvicorn]==3.0.6"], "ignition.boot.api")
+    return python
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[EmbeddedBroker]:
+    started = EmbeddedBroker(free_port())
+    started.start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def ignition(broker: EmbeddedBroker,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of the Ignition driver, publishing on the module's broker."""
+    workspace = tmp_path_factory.mktemp("ignition")
+    port = free_port()
+    with (workspace / "ignition.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(_peer_python()), str(PEER_APP), str(port), broker.bootstrap_servers,
+             str(workspace)], cwd=workspace, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (workspace / "ignition.log").read_text()[-3000:]
+            try:
+                if requests.get(url + "/management/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "Ignition did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@pytest.fixture
+def nfvd(serve: Callable[..., ThreadServer], settings_factory: Callable[..., Settings],
+         broker: EmbeddedBroker) -> str:
+    return serve(settings_factory(kafka_bootstrap_servers=broker.bootstrap_servers)).url
+
+
+@pytest.fixture
+def peer_events(broker: EmbeddedBroker) -> Iterator[ExecutionEvents]:
+    """The execution events of both sides: Ignition's messages have no key."""
+    reader = ExecutionEvents(broker.bootstrap_servers, keyed=False)
+    yield reader
+    reader.close()
+
+
+def _both(nfvd: str, ignition: str, path: str, body: dict[str, Any],
+          **headers: str) -> tuple[requests.Response, requests.Response]:
+    return (requests.post(nfvd + path, json=body, headers=headers, timeout=10),
+            requests.post(ignition + path, json=body, headers=headers, timeout=10))
+
+
+def test_execute_is_accepted_and_reported_alike(nfvd: str, ignition: str,
+                                                peer_events: ExecutionEvents) -> None:
+    body = execute_body("Create", location_type="Script", files=FILES,
+                        deploymentLocation=LOCATION,
+                        # typed, and bare, which both take as a string
+                        resourceProperties={"flavor": "m1.small",
+                                            "size": {"type": "integer", "value": 3}})
+    ours, theirs = _both(nfvd, ignition, EXECUTE, body)
+    assert (ours.status_code, theirs.status_code) == (202, 202), (ours.text, theirs.text)
+    assert ours.headers["content-type"] == theirs.headers["content-type"] == "application/json"
+    accepted, peer_accepted = ours.json(), theirs.json()
+    assert set(accepted) == set(peer_accepted) == {"requestId", "associatedTopology", "version"}
+    assert accepted["version"] == peer_accepted["version"]
+
+    done = peer_events.terminal(accepted["requestId"])
+    peer_done = peer_events.terminal(peer_accepted["requestId"])
+    assert set(done) == set(peer_done)
+    assert done["status"] == peer_done["status"] == "COMPLETE"
+    assert done["outputs"] == peer_done["outputs"] == {
+        "flavor": "m1.small", "size": "3", "lifecycle": "Create", "site": "north"}
+    assert done["associatedTopology"] == peer_done["associatedTopology"] == {
+        "vm-3": {"id": "vm-id-3", "type": "VM"}}
+    assert done["version"] == peer_done["version"]
+
+
+def test_a_failure_is_reported_in_the_same_shape(nfvd: str, ignition: str,
+                                                 peer_events: ExecutionEvents) -> None:
+    body = execute_body("Install", location_type="Script", files=FILES)
+    ours, theirs = _both(nfvd, ignition, EXECUTE, body)
+    failed = peer_events.terminal(ours.json()["requestId"])
+    peer_failed = peer_events.terminal(theirs.json()["requestId"])
+    assert set(failed) == set(peer_failed)
+    assert failed["status"] == peer_failed["status"] == "FAILED"
+    assert set(failed["failureDetails"]) == set(peer_failed["failureDetails"]) == {
+        "failureCode", "description"}
+    assert "quota exceeded" in failed["failureDetails"]["description"]
+
+
+def test_tenant_id_is_echoed_and_carried_alike(nfvd: str, ignition: str,
+                                               peer_events: ExecutionEvents) -> None:
+    body = execute_body("Create", location_type="Script", files=FILES)
+    ours, theirs = _both(nfvd, ignition, EXECUTE, body, tenantId="tenant-7")
+    assert ours.headers["tenantId"] == theirs.headers["tenantId"] == "tenant-7"
+    for response in (ours, theirs):
+        request_id = response.json()["requestId"]
+        peer_events.terminal(request_id)
+        assert peer_events.headers[request_id][-1]["tenantId"] == b"tenant-7"
+
+
+def test_find_reference_answers_alike(nfvd: str, ignition: str) -> None:
+    find = {"instanceName": "unknown", "driverFiles": execute_body(files=FILES)["driverFiles"],
+            "deploymentLocation": LOCATION}
+    ours, theirs = _both(nfvd, ignition, FIND, find)
+    assert (ours.status_code, theirs.status_code) == (200, 200)
+    assert ours.json() == theirs.json() == {"result": None}
+    ours, theirs = _both(nfvd, ignition, FIND, {**find, "instanceName": "known"})
+    assert (ours.status_code, theirs.status_code) == (200, 200)
+    assert ours.json() == theirs.json() == {"result": {
+        "resourceId": "res-1", "associatedTopology": {"net": {"id": "n-1", "type": "Network"}},
+        "outputs": {"cidr": "10.1.0.0/24"}}}
+
+
+def test_a_request_without_lifecycle_name_is_a_400_here_and_a_500_there(
+        nfvd: str, ignition: str) -> None:
+    body = execute_body("Create", location_type="Script", files=FILES)
+    del body["lifecycleName"]
+    ours, theirs = _both(nfvd, ignition, EXECUTE, body)
+    # Ignition 3.6.3 fails in its error handler: a plain-text 500 that names nothing
+    assert theirs.status_code == 500 and theirs.headers["content-type"].startswith("text/plain")
+    assert ours.status_code == 400
+    assert ours.headers["content-type"] == "application/problem+json"
+    assert "lifecycleName" in ours.json()["detail"]
+
+
+def test_nfvd_keys_its_messages_by_request_id_where_ignition_sends_none(
+        nfvd: str, ignition: str, peer_events: ExecutionEvents) -> None:
+    body = execute_body("Create", location_type="Script", files=FILES)
+    ours, theirs = (response.json()["requestId"]
+                    for response in _both(nfvd, ignition, EXECUTE, body))
+    peer_events.terminal(ours)
+    peer_events.terminal(theirs)
+    # a key keeps one request's messages in order on one partition; Brent reads either
+    assert set(peer_events.keys[ours]) == {ours.encode()}
+    assert peer_events.keys[theirs] == [None]
