@@ -50,6 +50,10 @@ def test_health_and_ready(server: ThreadServer) -> None:
     assert ready.status_code == 200, ready.text
     assert ready.json() == {"status": "ready",
                             "checks": {"store": {"status": "ok"}, "kafka": {"status": "ok"}}}
+    # what the probes of Ignition-based drivers' deployments ask
+    report = requests.get(server.url + "/management/health", timeout=5)
+    assert report.status_code == 200 and report.headers["content-type"] == "application/json"
+    assert report.json() == {"vitals": {"app": {"status": "OK"}, "store": {"status": "OK"}}}
 
 
 def test_ready_names_kafka_when_it_does_not_answer(serve: Serve,
@@ -61,6 +65,8 @@ def test_ready_names_kafka_when_it_does_not_answer(serve: Serve,
     assert body["checks"]["kafka"]["status"] == "failed"
     assert body["detail"].startswith("not ready: kafka: ")
     assert requests.get(server.url + "/health", timeout=5).status_code == 200
+    # requests are still accepted and recorded without Kafka: not a vital of the report
+    assert requests.get(server.url + "/management/health", timeout=5).status_code == 200
 
 
 @pytest.mark.postgres
@@ -74,6 +80,10 @@ def test_ready_names_the_store_when_it_goes_away(
     assert body["checks"]["store"]["status"] == "failed"
     assert body["checks"]["kafka"] == {"status": "ok"}
     assert "store" in body["detail"]
+    report = requests.get(server.url + "/management/health", timeout=15)
+    assert report.status_code == 503
+    assert report.json()["vitals"] == {"app": {"status": "OK"},
+                                       "store": {"status": "UNHEALTHY"}}
 
 
 def test_unknown_path_is_404(server: ThreadServer) -> None:
@@ -238,6 +248,7 @@ def test_auth_accepts_bearer_tokens(secured: ThreadServer) -> None:
 def test_probes_stay_open_with_auth(secured: ThreadServer) -> None:
     assert requests.get(secured.url + "/health", timeout=5).status_code == 200
     assert requests.get(secured.url + "/ready", timeout=5).status_code == 200
+    assert requests.get(secured.url + "/management/health", timeout=5).status_code == 200
 
 
 def test_bearer_only_refuses_basic(serve: Serve, settings_factory: Callable[..., Any]) -> None:

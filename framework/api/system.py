@@ -42,6 +42,16 @@ def ready() -> ConnexionResponse:
     return json_response({"status": "ready", "checks": checks})
 
 
+def management_health() -> ConnexionResponse:
+    """Ignition's health report, which its drivers' deployments probe: the app is up and the
+    store answers (200), or a vital is UNHEALTHY (503). Kafka is left out: requests are still
+    accepted and recorded while it is away, their messages sent when it is back."""
+    store = _check(runtime_of(request.scope), "store")
+    vitals = {"app": {"status": "OK"},
+              "store": {"status": "OK" if store is None else "UNHEALTHY"}}
+    return json_response({"vitals": vitals}, 200 if store is None else 503)
+
+
 def metrics() -> ConnexionResponse:
     """Every metric in the Prometheus text format."""
     body = runtime_of(request.scope).metrics.render()
