@@ -10,7 +10,7 @@ from typing import Any
 from framework.engine import Engine, TaskSpec
 from framework.errors import BadRequest, FrameworkError, NotFound
 from framework.execution_events import MESSAGE_VERSION
-from framework.lifecycle import PACKAGE, lifecycle_request
+from framework.lifecycle import PACKAGE, deployment_location, lifecycle_request
 from framework.packages import DEFAULT_LIMITS, DriverDirectory, accept
 from framework.plugins.registry import PluginRegistry
 from framework.plugins.resource import FindReferenceRequest, ResourceDriver, ResourceDriverError
@@ -125,7 +125,7 @@ class Executions:
 
         A driver error is :class:`DriverFailed` (502) with its failure code.
         """
-        location = dict(body["deploymentLocation"])
+        location = deployment_location(body["deploymentLocation"])
         name, driver = self.driver(driver_name, location)
         data = self.package(body["driverFiles"])
         with DriverDirectory(data, self.limits, self.work_dir) as directory:

@@ -55,12 +55,20 @@ def redact(value: Any) -> Any:
     return shown
 
 
+def deployment_location(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A request's ``deploymentLocation`` as drivers get it: ``properties`` a dict, ``{}``
+    when the orchestrator sent none or null (which Ignition accepts too)."""
+    location = dict(value or {})
+    location["properties"] = location.get("properties") or {}
+    return location
+
+
 def lifecycle_request(body: Mapping[str, Any], request_id: str = "") -> LifecycleRequest:
     """The driver's view of an API request body (the spec has checked its shape)."""
     return LifecycleRequest(
         lifecycle_name=body["lifecycleName"],
         system_properties=properties(body.get("systemProperties")),
-        deployment_location=dict(body.get("deploymentLocation") or {}),
+        deployment_location=deployment_location(body.get("deploymentLocation")),
         resource_properties=properties(body.get("resourceProperties")),
         request_properties=properties(body.get("requestProperties")),
         associated_topology=dict(body.get("associatedTopology") or {}),

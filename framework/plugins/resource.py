@@ -28,10 +28,12 @@ class LifecycleRequest:
     this call and removed after it), or ``None`` when there is none. Properties are maps
     of name to ``{"type": ..., "value": ...}``; a bare value the orchestrator sent is
     given as ``{"type": "string", "value": ...}``, and a ``key`` property also carries
-    ``keyName``, ``privateKey`` and ``publicKey``. ``request_id`` is the id the
-    orchestrator tracks (stable across retries and restarts), ``tenant_id`` the
-    request's ``tenantId`` header if any. ``cancelled()`` turns true when an operator
-    cancels the execution or its time is up: a long call should check it and stop.
+    ``keyName``, ``privateKey`` and ``publicKey``. ``deployment_location`` is ``{"name",
+    "type", "properties"}`` (``type`` may be missing or None; ``properties`` is always a
+    dict). ``request_id`` is the id the orchestrator tracks (stable across retries and
+    restarts), ``tenant_id`` the request's ``tenantId`` header if any. ``cancelled()``
+    turns true when an operator cancels the execution or its time is up: a long call should
+    check it and stop.
     """
 
     lifecycle_name: str
