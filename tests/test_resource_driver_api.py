@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import zipfile
 from collections.abc import Callable
@@ -162,6 +163,21 @@ def test_bad_requests_are_400_naming_the_field(server: ThreadServer, change: dic
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert field in response.json()["detail"]
+
+
+def test_a_body_without_content_type_is_taken_as_json(server: ThreadServer,
+                                                     events: ExecutionEvents) -> None:
+    body = execute_body("Create")
+    raw = json.dumps(body).encode()
+    answer = requests.post(server.url + EXECUTE, data=raw, timeout=10)  # no Content-Type
+    assert answer.status_code == 202, answer.text
+    assert events.terminal(answer.json()["requestId"])["status"] == "COMPLETE"
+    del body["lifecycleName"]
+    for data, named in ((json.dumps(body).encode(), "lifecycleName"), (b"{", "")):
+        refused = requests.post(server.url + EXECUTE, data=data, timeout=10)
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert named in refused.json()["detail"]
 
 
 def test_bare_and_null_property_values_are_string_properties(

@@ -33,7 +33,9 @@ class BodyLimitMiddleware:
 
     ``larger`` maps path prefixes to limits of their own (an API that takes packages).
     A declared ``Content-Length`` over the limit is refused without reading; a
-    chunked body is read up to the limit, then refused, or replayed to the app.
+    chunked body is read up to the limit, then refused, or replayed to the app. A body sent
+    without ``Content-Type`` is described as JSON, the one type nfvd's APIs take: connexion
+    already validates such a body as JSON, and its handler would otherwise get the bytes.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int,
@@ -85,7 +87,10 @@ class BodyLimitMiddleware:
         # the body is whole now: describe it as such, since validators look at Content-Length
         headers = [(k, v) for k, v in scope["headers"]
                    if k not in (b"content-length", b"transfer-encoding")]
-        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        headers.append((b"content-length", str(len(body)).encode()))
+        if body and not any(name == b"content-type" for name, _ in headers):
+            headers.append((b"content-type", b"application/json"))
+        scope = {**scope, "headers": headers}
 
         async def replayed() -> Message:
             return replay.pop(0) if replay else await receive()
