@@ -11,24 +11,20 @@ have no key, which the session broker's other readers refuse. Where the two diff
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from fixtures.brent import EXECUTE, FIND, ExecutionEvents, execute_body
 from fixtures.kafka import free_port
+from fixtures.peers import IGNITION_APP, ignition_python
 from fixtures.servers import ThreadServer
 
 from framework.config import Settings
 from framework.messaging import EmbeddedBroker
-
-ROOT = Path(__file__).resolve().parent.parent
-PEER_APP = ROOT / "benchmarks" / "peers" / "ignition_driver.py"
 
 CREATE = """\
 printf '{"flavor": "%s", "size": "%s", "lifecycle": "%s", "site": "%s"}' "$NFVD_PROP_flavor" \\
@@ -49,17 +45,6 @@ FILES = {"scripts/Create.sh": CREATE, "scripts/Install.sh": FAIL,
 LOCATION = {"name": "lab", "type": "Script", "properties": {"site": "north"}}
 
 
-def _peer_python() -> Path:
-    spec = importlib.util.spec_from_file_location("peer_venv",
-                                                  ROOT / "benchmarks" / "peer_venv.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    python: Path = module.peer_python(module.CACHE / "ignition-venv", [
-        "ignition-framework==3.6.3", "connexion[flask,uvicorn]==3.0.6"], "ignition.boot.api")
-    return python
-
-
 @pytest.fixture(scope="module")
 def broker() -> Iterator[EmbeddedBroker]:
     started = EmbeddedBroker(free_port())
@@ -76,7 +61,7 @@ def ignition(broker: EmbeddedBroker,
     port = free_port()
     with (workspace / "ignition.log").open("wb") as log:
         process = subprocess.Popen(
-            [str(_peer_python()), str(PEER_APP), str(port), broker.bootstrap_servers,
+            [str(ignition_python()), str(IGNITION_APP), str(port), broker.bootstrap_servers,
              str(workspace)], cwd=workspace, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
