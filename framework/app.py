@@ -31,6 +31,7 @@ from framework.web.problems import (
     http_error,
     unexpected_error,
 )
+from framework.web.schemas import VALIDATORS
 from framework.web.security import Authenticator
 
 RUNTIME_KEY = "nfvd.runtime"
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
         finally:
             runtime.stop()
 
-    app = AsyncApp(__name__, lifespan=lifespan)
+    app = AsyncApp(__name__, lifespan=lifespan, validator_map=VALIDATORS)
     authenticator = Authenticator(settings)
     apis = [(_base_path(spec), authenticator.apply(copy.deepcopy(spec)))
             for spec in served_specs().values()]

@@ -86,6 +86,19 @@ def test_ready_names_the_store_when_it_goes_away(
                                        "store": {"status": "UNHEALTHY"}}
 
 
+@pytest.mark.parametrize("path", ["/api/lcm/operations", "/api/driver/lifecycle/execute"])
+@pytest.mark.parametrize(("body", "detail"), [
+    (b"[" * 1500 + b"]" * 1500, "nested too deeply"),  # past Python's JSON parser
+    (b'{"lifecycleName": "\xff"}', "not UTF-8"),
+])
+def test_a_body_the_json_parser_cannot_take_is_a_400(server: ThreadServer, path: str,
+                                                     body: bytes, detail: str) -> None:
+    # the driver API's fast path and connexion's own validation alike
+    answer = requests.post(server.url + path, data=body,
+                           headers={"Content-Type": "application/json"}, timeout=10)
+    assert detail in assert_problem(answer, 400)["detail"]
+
+
 def test_unknown_path_is_404(server: ThreadServer) -> None:
     body = assert_problem(requests.get(server.url + "/no/such/thing", timeout=5), 404)
     assert "/no/such/thing" in body["detail"]

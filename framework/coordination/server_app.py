@@ -39,6 +39,7 @@ from framework.web.problems import (
     problem_response,
     unexpected_error,
 )
+from framework.web.schemas import VALIDATORS
 
 SPEC = "lcm-coordination.yaml"
 #: Where the API is served, as the spec's server URL says.
@@ -250,7 +251,7 @@ def create_coordination_app(options: ServerOptions | None = None,
         return problem_response(exc.status, exc.detail, {"Retry-After": options.retry_after},
                                 title=exc.title, type_=exc.type, **exc.extra)
 
-    app = AsyncApp(__name__)
+    app = AsyncApp(__name__, validator_map=VALIDATORS)
     app.add_api(spec, base_path=API_ROOT, security_map=security_map, strict_validation=True,
                 validate_responses=True, swagger_ui_options=None)
     app.add_error_handler(FrameworkError, refusal)

@@ -185,7 +185,7 @@ async def _body(receive: Receive, read: list[Message]) -> Any:
     try:
         text = b"".join(chunks).decode("utf-8")
         return json.loads(text) if text else None
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply
         return None
 
 

@@ -9,8 +9,13 @@ other one raises :class:`Unsupported` and its requests are left to connexion.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
+
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
+from starlette.types import Scope
 
 #: A compiled check: True when the value conforms.
 Check = Callable[[Any], bool]
@@ -195,3 +200,22 @@ def _string(schema: Mapping[str, Any]) -> Check | None:
     most = schema.get("maxLength")
     return lambda value: not isinstance(value, str) or (
         least <= len(value) and (most is None or len(value) <= most))
+
+
+class JsonBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]  # untyped base
+    """connexion's JSON body validator, with a 400 for the bodies its parser cannot take:
+    nesting too deep for Python's JSON parser (a RecursionError, a 500 before) and bytes
+    that are not UTF-8."""
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
+        try:
+            return await super()._parse(stream, scope)
+        except RecursionError:
+            raise BadRequestProblem(detail="the request body is nested too deeply") from None
+        except UnicodeDecodeError:
+            raise BadRequestProblem(detail="the request body is not UTF-8") from None
+
+
+#: connexion's validators, with :class:`JsonBodyValidator` for JSON bodies.
+VALIDATORS: dict[str, Any] = {**VALIDATOR_MAP, "body": MediaTypeDict(
+    {**VALIDATOR_MAP["body"], "*/*json": JsonBodyValidator})}
