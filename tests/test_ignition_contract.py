@@ -20,7 +20,7 @@ import pytest
 import requests
 from fixtures.brent import EXECUTE, FIND, ExecutionEvents, execute_body
 from fixtures.kafka import free_port
-from fixtures.peers import IGNITION_APP, ignition_python
+from fixtures.peers import ignition as ignition_peer
 from fixtures.servers import ThreadServer
 
 from framework.config import Settings
@@ -58,10 +58,11 @@ def ignition(broker: EmbeddedBroker,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of the Ignition driver, publishing on the module's broker."""
     workspace = tmp_path_factory.mktemp("ignition")
+    python, app = ignition_peer()
     port = free_port()
     with (workspace / "ignition.log").open("wb") as log:
         process = subprocess.Popen(
-            [str(ignition_python()), str(IGNITION_APP), str(port), broker.bootstrap_servers,
+            [str(python), str(app), str(port), broker.bootstrap_servers,
              str(workspace)], cwd=workspace, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -5,6 +5,9 @@ refuses goes on to connexion, which explains what is wrong. It must never accept
 connexion's validator (jsonschema's draft 4, with OpenAPI's ``nullable``) refuses, so it
 compiles only the keywords whose meaning is plain and identical in both; a schema with any
 other one raises :class:`Unsupported` and its requests are left to connexion.
+
+:data:`VALIDATORS` is connexion's own validation, with a JSON body its parser cannot take
+answered 400 (:class:`JsonBodyValidator`).
 """
 
 from __future__ import annotations
