@@ -72,7 +72,7 @@ from framework.config import Settings
 from framework.discovery import Discovery
 from framework.messaging import EmbeddedBroker
 from framework.metrics import Counter
-from framework.plugins.registry import PluginRegistry
+from framework.plugins.registry import HPA_GROUP, PluginRegistry
 from framework.runtime import discovery as make_discovery
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,6 +272,19 @@ def run_nfvd(discovery: Discovery, flavors: list[dict[str, Any]]) -> dict[str, A
             "capabilities": capabilities,
             "accepted": statuses["accepted"], "dropped": statuses["dropped"],
             "plugins": len(discovery.plugins)}
+
+
+def run_plugins_alone(flavors: list[dict[str, Any]]) -> float:
+    """Seconds for the installed HPA plugins' own code over ``flavors``: each plugin's
+    ``hpa_discover`` called directly, with no copy of the flavor, no worker thread, no check
+    and no report. No framework around these plugins can be faster than this."""
+    plugins = PluginRegistry.discover().hook_plugins(HPA_GROUP)
+    calls = [plugin.hpa_discover for _, plugin in sorted(plugins.items())]
+    started = time.perf_counter()
+    for item in flavors:
+        for call in calls:
+            call(item)
+    return time.perf_counter() - started
 
 
 class _InThisThread:
@@ -495,12 +508,15 @@ def main() -> int:
     run_nfvd(discovery, flavors[:WARM_UP])
     ours: list[dict[str, Any]] = []
     theirs: list[dict[str, Any]] = []
+    alone: list[float] = []
     for round_ in range(args.repeat):
         ours.append(run_nfvd(discovery, flavors))
         mine = ours[-1]
+        alone.append(run_plugins_alone(flavors))
         line = (f"round {round_ + 1}: nfvd {len(flavors) / mine['seconds']:,.0f} flavors/s "
                 f"(one at a time {len(flavors) / mine['one_by_one']:,.0f}; validation "
-                f"{mine['judge'] / mine['instrumented']:.0%})")
+                f"{mine['judge'] / mine['instrumented']:.0%}; the plugins alone "
+                f"{len(flavors) / alone[-1]:,.0f})")
         if python is not None:
             theirs.append(run_peer(python, flavors_file, folder))
             line += f", onaphpadriver {len(flavors) / theirs[-1]['seconds']:,.0f} flavors/s"
@@ -520,6 +536,9 @@ def main() -> int:
           f"_judge), of which the schema {_range([100 * s for s in schema])}% "
           "(_checked_bytes and _problem)")
     print(f"  time per flavor: {_range([1e6 / r for r in rates])} us")
+    alone_rates = [len(flavors) / seconds for seconds in alone]
+    print(f"  the plugins' own code alone (no copy, thread, check or report): "
+          f"{_range(alone_rates)} flavors/s, {_range([1e6 / r for r in alone_rates])} us")
     print(f"  garbage collections in a pass, per generation: {_collections(ours)}")
     if theirs:
         peer_rates = [len(flavors) / r["seconds"] for r in theirs]
@@ -535,6 +554,9 @@ def main() -> int:
               f"target >= 2: {verdict}")
         print(f"  one flavor at a time: "
               f"{statistics.median(singles) / statistics.median(peer_rates):.3f}")
+        print(f"  the plugins alone against the peer: "
+              f"{statistics.median(alone_rates) / statistics.median(peer_rates):.3f} (the "
+              "most any framework around these plugins could reach)")
     if args.profile:
         print("\ncProfile of one nfvd pass over "
               f"{min(len(flavors), 2000):,} flavors:")
