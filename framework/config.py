@@ -99,6 +99,11 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a cancelled task may run on before it is abandoned."),
     Setting("kafka_intake", as_bool,
             "Read operation requests from the nfvd_lcm_requests topic (true/false)."),
+    Setting("execution_events_topic", matching(r"[A-Za-z0-9._-]{1,249}",
+                                               "a Kafka topic name: letters, digits, . _ -"),
+            "Topic of the resource driver API's completion messages, for a lifecycle "
+            "manager configured with another name (Ignition's "
+            "messaging.topics.lifecycle_execution_events.name)."),
     Setting("auth", auth_schemes,
             "`none` (default) or the accepted schemes: `basic`, `bearer`, `basic,bearer`."),
     Setting("auth_users", users,
@@ -175,6 +180,7 @@ class Settings:
     engine_lease_seconds: float = 15.0
     engine_cancel_grace_seconds: float = 5.0
     kafka_intake: bool = True
+    execution_events_topic: str = "lm_vnfc_lifecycle_execution_events"
     auth: tuple[str, ...] = ()
     auth_users: dict[str, str] = dataclasses.field(default_factory=dict)
     auth_tokens: tuple[str, ...] = ()

@@ -1,4 +1,5 @@
-"""The completion messages of resource-driver executions on lm_vnfc_lifecycle_execution_events."""
+"""The completion messages of resource-driver executions, on lm_vnfc_lifecycle_execution_events
+(or the topic of the execution_events_topic setting)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from framework.messaging.dedupe import MESSAGE_ID_HEADER
 from framework.plugins.resource import FAILURE_CODES
 from framework.store.notices import NoticeContext, Transition
 
-#: Where the lifecycle manager listens for the progress of its requests.
+#: Where the lifecycle manager listens for the progress of its requests, unless configured.
 TOPIC = "lm_vnfc_lifecycle_execution_events"
 #: The version of the API's messages, in every answer and completion message.
 MESSAGE_VERSION = "1.0.0"
@@ -56,8 +57,11 @@ class ExecutionNotifier:
     The terminal message is queued with the first transition that ends the request for the
     orchestrator (completed, failed, cancelled, rolled back), in that transition's
     transaction, and never again for the same request: a later retry or rollback by an
-    operator is visible in nfvd, not sent as a second answer.
+    operator is visible in nfvd, not sent as a second answer. Messages go to ``topic``.
     """
+
+    def __init__(self, topic: str = TOPIC) -> None:
+        self.topic = topic
 
     def operation_moved(self, transition: Transition, context: NoticeContext) -> None:
         if transition.old is None:
@@ -81,8 +85,7 @@ class ExecutionNotifier:
         self._publish(context, transition, {"status": "FAILED", "failureDetails": details},
                       terminal=True)
 
-    @staticmethod
-    def _publish(context: NoticeContext, transition: Transition, fields: dict[str, Any],
+    def _publish(self, context: NoticeContext, transition: Transition, fields: dict[str, Any],
                  terminal: bool) -> None:
         request_id = transition.operation_id
         message = {"requestId": request_id, "status": fields["status"],
@@ -97,4 +100,4 @@ class ExecutionNotifier:
             headers["tenantId"] = str(tenant)
         if terminal:
             headers[MESSAGE_ID_HEADER] = f"{request_id}:terminal"
-        context.publish(TOPIC, request_id, message, headers)
+        context.publish(self.topic, request_id, message, headers)

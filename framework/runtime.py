@@ -178,8 +178,8 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
     from framework.lifecycle import Lifecycles, build_catalog
     from framework.store.lcm import SqlRepository
 
-    repository = SqlRepository(store, on_commit, notifiers={KIND: ExecutionNotifier()},
-                               handoff=handoff)
+    notifier = ExecutionNotifier(settings.execution_events_topic)
+    repository = SqlRepository(store, on_commit, notifiers={KIND: notifier}, handoff=handoff)
     catalog = build_catalog(plugins)
     rolling.register(catalog, plugins, _coordinator(settings, plugins))
     _register_multicloud(catalog, settings, store, plugins, discovery)

@@ -48,6 +48,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     ({"NFVD_AUTH": "bearer"}, "NFVD_AUTH_TOKENS"),
     ({"NFVD_AUTH_USERS": "alice"}, "NFVD_AUTH_USERS: expected user:password pairs"),
     ({"NFVD_KAFKA_PROPERTIES": "{not json"}, "NFVD_KAFKA_PROPERTIES: expected a JSON object"),
+    ({"NFVD_EXECUTION_EVENTS_TOPIC": "brent events"},
+     "NFVD_EXECUTION_EVENTS_TOPIC: expected a Kafka topic name"),
 ])
 def test_bad_setting_names_it(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError) as caught:

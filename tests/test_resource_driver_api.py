@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 import requests
-from fixtures.brent import EXECUTE, FIND, ExecutionEvents, execute_body, package
+from confluent_kafka.admin import AdminClient
+from fixtures.brent import EXECUTE, FIND, TOPIC, ExecutionEvents, execute_body, package
 from fixtures.servers import ThreadServer
 
 Serve = Callable[..., ThreadServer]
@@ -109,6 +110,28 @@ def test_tenant_id_is_echoed_and_carried_on_kafka(server: ThreadServer,
     assert "tenantId" not in without.headers
     events.terminal(other := without.json()["requestId"])
     assert all("tenantId" not in h for h in events.headers[other])
+
+
+def test_completion_messages_go_to_the_configured_topic(
+        serve: Serve, settings_factory: Callable[..., Any], kafka_broker: Any) -> None:
+    server = serve(settings_factory(execution_events_topic="brent.lifecycle.events"))
+    request_id = post(server, EXECUTE, execute_body("Create")).json()["requestId"]
+    renamed = ExecutionEvents(kafka_broker.bootstrap_servers, topic="brent.lifecycle.events")
+    try:
+        assert renamed.terminal(request_id)["status"] == "COMPLETE"
+        assert [m["status"] for m in renamed.by_request[request_id]] == [
+            "IN_PROGRESS", "COMPLETE"]
+    finally:
+        renamed.close()
+    # nothing on the default topic (which other tests may have made), read from its start
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    if TOPIC in admin.list_topics(timeout=5).topics:
+        default = ExecutionEvents(kafka_broker.bootstrap_servers)
+        try:
+            default.poll(1.0)
+            assert request_id not in default.by_request
+        finally:
+            default.close()
 
 
 def test_each_driver_is_served_under_its_own_prefix(server: ThreadServer,
