@@ -11,6 +11,7 @@ have no key, which the session broker's other readers refuse. Where the two diff
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -162,6 +163,20 @@ def test_what_ignition_accepts_nfvd_accepts_and_completes(
     theirs = requests.post(ignition + EXECUTE, json=body, timeout=10)
     assert (ours.status_code, theirs.status_code) == (202, 202), ours.text
     for answer in (ours, theirs):
+        assert peer_events.terminal(answer.json()["requestId"])["status"] == "COMPLETE"
+
+
+def test_a_chunked_body_is_taken_alike(nfvd: str, ignition: str,
+                                       peer_events: ExecutionEvents) -> None:
+    body = json.dumps(execute_body("Create", location_type="Script", files=FILES)).encode()
+
+    def chunks() -> Iterator[bytes]:  # requests sends a generator chunked
+        yield from (body[start:start + 512] for start in range(0, len(body), 512))
+
+    for url in (nfvd + "/drivers/script" + EXECUTE, ignition + EXECUTE):
+        answer = requests.post(url, data=chunks(),
+                               headers={"Content-Type": "application/json"}, timeout=10)
+        assert answer.status_code == 202, answer.text
         assert peer_events.terminal(answer.json()["requestId"])["status"] == "COMPLETE"
 
 
