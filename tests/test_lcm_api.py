@@ -167,3 +167,22 @@ def test_kafka_request_delivered_twice_makes_one_operation(server: ThreadServer,
             .get("resourceName", {}).get("value") == "vm-7"]
     assert len(mine) == 1
     assert wait_state(server, mine[0]["id"], "COMPLETED")["state"] == "COMPLETED"
+
+
+def test_a_kafka_request_nested_too_deeply_is_skipped_not_read_forever(
+        server: ThreadServer, kafka_broker: Any) -> None:
+    key = f"kafka-{uuid.uuid4().hex[:8]}"  # one key: one partition, the poison first
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    producer.produce("nfvd_lcm_requests", b"[" * 1500 + b"]" * 1500, key=key)
+    producer.produce("nfvd_lcm_requests",
+                     json.dumps({**body("vm-deep"), "idempotencyKey": key}).encode(), key=key)
+    producer.flush(10)
+    deadline = time.monotonic() + 20
+    mine: list[dict[str, Any]] = []
+    while not mine and time.monotonic() < deadline:
+        ops = requests.get(f"{server.url}/api/lcm/operations", timeout=5).json()["operations"]
+        mine = [o for o in ops if o.get("request", {}).get("systemProperties", {})
+                .get("resourceName", {}).get("value") == "vm-deep"]
+        time.sleep(0.1)
+    assert len(mine) == 1, "the request behind the nested one was not read"
+

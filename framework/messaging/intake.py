@@ -97,7 +97,9 @@ class RequestIntake:
             if not isinstance(body, dict):
                 raise RejectedRequest("the request is not a JSON object")
             self.handle(body)
-        except (json.JSONDecodeError, UnicodeDecodeError, RejectedRequest) as exc:
+        # a RecursionError (a body nested past the parser, or past a check's depth) comes
+        # back on every try: a rejection, not a failure to read again
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, RejectedRequest) as exc:
             self.rejected += 1
             log.error("request intake: skipping message at %s[%s]@%s: %s", message.topic(),
                       message.partition(), message.offset(), exc)
