@@ -1,4 +1,5 @@
-"""JSON Schemas from ``specs/``, compiled once, for what does not come through HTTP."""
+"""JSON Schemas from ``specs/``, compiled once, for what does not come through HTTP; and the
+nesting limit of every request, HTTP or Kafka."""
 
 from __future__ import annotations
 
@@ -22,6 +23,25 @@ def _request_validator() -> jsonschema.protocols.Validator:
     return validator_class(schema)
 
 
+#: The deepest nesting of arrays and objects a request may have: more than any request
+#: needs, and far from the depth where Python's recursion limit stops the code that walks a
+#: request (the schema check, redaction for operators, storage).
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return False
+
+
 #: Rules whose messages name only properties, never a value the sender gave.
 _NAMES_ONLY = ("required", "additionalProperties", "maxProperties", "minProperties")
 
@@ -32,6 +52,8 @@ def validate_request(body: Any) -> None:
     The error names the field and the rule but never quotes the value: it is logged, and
     a value in the wrong place may be a password.
     """
+    if isinstance(body, dict | list) and too_deep(body):
+        raise BadRequest(f"request: nested more than {MAX_DEPTH} levels deep")
     error = jsonschema.exceptions.best_match(_request_validator().iter_errors(body))
     if error is None:
         return

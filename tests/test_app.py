@@ -88,7 +88,8 @@ def test_ready_names_the_store_when_it_goes_away(
 
 @pytest.mark.parametrize("path", ["/api/lcm/operations", "/api/driver/lifecycle/execute"])
 @pytest.mark.parametrize(("body", "detail"), [
-    (b"[" * 1500 + b"]" * 1500, "nested too deeply"),  # past Python's JSON parser
+    (b"[" * 1500 + b"]" * 1500, "nested more than 64 levels"),  # past Python's parser
+    (b'{"a": ' + b"[" * 65 + b"]" * 65 + b"}", "nested more than 64 levels"),
     (b'{"lifecycleName": "\xff"}', "not UTF-8"),
 ])
 def test_a_body_the_json_parser_cannot_take_is_a_400(server: ThreadServer, path: str,

@@ -174,6 +174,12 @@ def test_a_kafka_request_nested_too_deeply_is_skipped_not_read_forever(
     key = f"kafka-{uuid.uuid4().hex[:8]}"  # one key: one partition, the poison first
     producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
     producer.produce("nfvd_lcm_requests", b"[" * 1500 + b"]" * 1500, key=key)
+    deep: Any = "leaf"
+    for _ in range(100):
+        deep = [deep]
+    deeper = {**body("vm-deeper"), "idempotencyKey": key + "-deeper"}
+    deeper["requestProperties"] = {"p": {"type": "list", "value": deep}}  # valid but for depth
+    producer.produce("nfvd_lcm_requests", json.dumps(deeper).encode(), key=key)
     producer.produce("nfvd_lcm_requests",
                      json.dumps({**body("vm-deep"), "idempotencyKey": key}).encode(), key=key)
     producer.flush(10)
@@ -184,5 +190,7 @@ def test_a_kafka_request_nested_too_deeply_is_skipped_not_read_forever(
         mine = [o for o in ops if o.get("request", {}).get("systemProperties", {})
                 .get("resourceName", {}).get("value") == "vm-deep"]
         time.sleep(0.1)
-    assert len(mine) == 1, "the request behind the nested one was not read"
+    assert len(mine) == 1, "the requests behind the nested ones were not read"
+    assert not [o for o in ops if o.get("request", {}).get("systemProperties", {})
+                .get("resourceName", {}).get("value") == "vm-deeper"]
 

@@ -203,6 +203,29 @@ def test_a_body_without_content_type_is_taken_as_json(server: ThreadServer,
         assert named in refused.json()["detail"]
 
 
+def test_nesting_is_bounded_and_what_is_accepted_can_be_shown(
+        server: ThreadServer, events: ExecutionEvents) -> None:
+    def nested(levels: int) -> Any:
+        value: Any = "leaf"
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    # the body, its properties map and the property make 3 levels around the value
+    deep = execute_body("Create", resourceProperties={"p": {"type": "list",
+                                                            "value": nested(62)}})
+    refused = post(server, EXECUTE, deep)
+    assert refused.status_code == 400, refused.text
+    assert "nested more than 64 levels" in refused.json()["detail"]
+    fits = execute_body("Create", resourceProperties={"p": {"type": "list",
+                                                           "value": nested(61)}})
+    request_id = post(server, EXECUTE, fits).json()["requestId"]
+    assert events.terminal(request_id)["status"] == "COMPLETE"
+    # an operator sees it (the view walks the request to hide secrets)
+    shown = requests.get(f"{server.url}/api/lcm/operations/{request_id}", timeout=5)
+    assert shown.status_code == 200, shown.text
+
+
 def test_bare_and_null_property_values_are_string_properties(
         server: ThreadServer, events: ExecutionEvents) -> None:
     body = execute_body("Start", resourceProperties={"plain": "text", "count": 3, "gone": None})

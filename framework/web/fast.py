@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from framework.errors import FrameworkError
+from framework.validation import too_deep
 from framework.web.middleware import DRIVER_KEY
 from framework.web.problems import (
     PROBLEM_JSON,
@@ -184,9 +185,11 @@ async def _body(receive: Receive, read: list[Message]) -> Any:
             break
     try:
         text = b"".join(chunks).decode("utf-8")
-        return json.loads(text) if text else None
+        body = json.loads(text) if text else None
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply
         return None
+    # connexion answers a body nested too deeply
+    return None if isinstance(body, dict | list) and too_deep(body) else body
 
 
 def _replay(read: list[Message], receive: Receive) -> Receive:

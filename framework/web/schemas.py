@@ -20,6 +20,8 @@ from connexion.exceptions import BadRequestProblem
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
 from starlette.types import Scope
 
+from framework.validation import MAX_DEPTH, too_deep
+
 #: A compiled check: True when the value conforms.
 Check = Callable[[Any], bool]
 
@@ -206,17 +208,24 @@ def _string(schema: Mapping[str, Any]) -> Check | None:
 
 
 class JsonBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]  # untyped base
-    """connexion's JSON body validator, with a 400 for the bodies its parser cannot take:
-    nesting too deep for Python's JSON parser (a RecursionError, a 500 before) and bytes
-    that are not UTF-8."""
+    """connexion's JSON body validator, with a 400 for a body nested more than
+    :data:`~framework.validation.MAX_DEPTH` levels (past Python's JSON parser it raised a
+    RecursionError, a 500) and for bytes that are not UTF-8."""
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         try:
-            return await super()._parse(stream, scope)
+            body = await super()._parse(stream, scope)
         except RecursionError:
-            raise BadRequestProblem(detail="the request body is nested too deeply") from None
+            body = None
+            deep = True
         except UnicodeDecodeError:
             raise BadRequestProblem(detail="the request body is not UTF-8") from None
+        else:
+            deep = isinstance(body, dict | list) and too_deep(body)
+        if deep:
+            raise BadRequestProblem(
+                detail=f"the request body is nested more than {MAX_DEPTH} levels deep")
+        return body
 
 
 #: connexion's validators, with :class:`JsonBodyValidator` for JSON bodies.
