@@ -29,16 +29,23 @@ def _request_validator() -> jsonschema.protocols.Validator:
 MAX_DEPTH = 64
 
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
+_CONTAINERS = (dict, list)
+
+
+def too_deep(value: dict[str, Any] | list[Any], limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep (it runs
+    on every request of the driver API: one level at a time, without recursion)."""
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children
-                     if isinstance(child, dict | list))
+        below: list[Any] = []
+        for item in level:
+            below += [child for child in (item.values() if isinstance(item, dict) else item)
+                      if isinstance(child, _CONTAINERS)]
+        level = below
     return False
 
 
