@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import requests
-from fixtures.brent import EXECUTE, FIND, ExecutionEvents, execute_body
+from fixtures.brent import EXECUTE, FIND, FIND_SCRIPT, ExecutionEvents, execute_body
 from fixtures.kafka import free_port
 from fixtures.peers import ignition as ignition_peer
 from fixtures.servers import ThreadServer
@@ -34,13 +34,6 @@ printf '{"vm-%s": {"id": "vm-id-%s", "type": "VM"}}' "$NFVD_PROP_size" "$NFVD_PR
     > "$NFVD_TOPOLOGY_FILE"
 """
 FAIL = "echo 'quota exceeded' >&2\nexit 4\n"
-FIND_SCRIPT = """\
-if [ "$NFVD_INSTANCE_NAME" = "known" ]; then
-  echo "res-1" > "$NFVD_RESOURCE_ID_FILE"
-  echo '{"net": {"id": "n-1", "type": "Network"}}' > "$NFVD_TOPOLOGY_FILE"
-  echo '{"cidr": "10.1.0.0/24"}' > "$NFVD_OUTPUTS_FILE"
-fi
-"""
 FILES = {"scripts/Create.sh": CREATE, "scripts/Install.sh": FAIL,
          "scripts/FindReference.sh": FIND_SCRIPT}
 LOCATION = {"name": "lab", "type": "Script", "properties": {"site": "north"}}

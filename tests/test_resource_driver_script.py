@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import requests
-from fixtures.brent import EXECUTE, FIND, ExecutionEvents, execute_body
+from fixtures.brent import EXECUTE, FIND, FIND_SCRIPT, ExecutionEvents, execute_body
 from fixtures.servers import ThreadServer
 
 CREATE = """\
@@ -22,13 +22,6 @@ FAIL = """\
 echo "connecting to $NFVD_DL_host as admin" >&2
 echo "login refused for password $NFVD_PROP_adminPassword" >&2
 exit 3
-"""
-FIND_SCRIPT = """\
-if [ "$NFVD_INSTANCE_NAME" = "known" ]; then
-  echo "res-1" > "$NFVD_RESOURCE_ID_FILE"
-  echo '{"net": {"id": "n-1", "type": "Network"}}' > "$NFVD_TOPOLOGY_FILE"
-  echo '{"cidr": "10.1.0.0/24"}' > "$NFVD_OUTPUTS_FILE"
-fi
 """
 FILES = {"scripts/Create.sh": CREATE, "scripts/Install.sh": FAIL,
          "scripts/FindReference.sh": FIND_SCRIPT}
