@@ -29,7 +29,7 @@ from framework.engine.ports import (
     SystemClock,
 )
 from framework.engine.scheduler import Scheduler
-from framework.engine.task import TaskCatalog, declared_effect
+from framework.engine.task import TaskCatalog
 from framework.engine.workers import new_owner_id
 from framework.errors import Conflict, NotFound
 
@@ -158,10 +158,7 @@ class Engine:
         declared: dict[int, Mapping[str, Any]] = {}
         for index in indexes:
             spec = tasks[index]
-            task_type = self._catalog.get(spec.type)
-            effect = None if task_type is None else declared_effect(
-                task_type, operation_id=operation_id, task=spec.name, params=spec.params,
-                attempt=1)
+            effect = self._catalog.declared(operation_id, spec.name, spec.type, spec.params, 1)
             if effect is not None:
                 declared[index] = effect
         return declared

@@ -6,13 +6,13 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from typing import Any
 
 from framework.engine import machine, runner
 from framework.engine.model import OperationState, TaskState
 from framework.engine.ports import Claim, Clock, Outcome, Repository
-from framework.engine.task import TaskCatalog, TaskContext, declared_effect
+from framework.engine.task import TaskCatalog, TaskContext
 from framework.engine.workers import Pool, Run, owner_is_dead
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,8 @@ class Scheduler:
         claims: list[Claim] = []
         changed: list[str] = []
         lease: dict[str, Any] = {"owner": self._owner, "now": now,
-                                 "lease_until": now + self._lease, "declare": self._declared}
+                                 "lease_until": now + self._lease,
+                                 "declare": self._catalog.declared}
         finished = self._repo.finish_many(
             {operation_id: [outcome for _, outcome in group]
              for operation_id, group in groups.items()}, want=free, **lease) if groups else {}
@@ -230,13 +231,6 @@ class Scheduler:
         if here:
             self._finish_here(run, outcome, extra)
 
-    def _declared(self, operation_id: str, name: str, type_name: str,
-                  params: Mapping[str, Any], attempt: int) -> Mapping[str, Any] | None:
-        """What a claim records with its lease (:data:`framework.engine.ports.Declare`)."""
-        task_type = self._catalog.get(type_name)
-        return None if task_type is None else declared_effect(
-            task_type, operation_id=operation_id, task=name, params=params, attempt=attempt)
-
     def _finish_here(self, run: Run, outcome: Outcome, extra: int) -> None:
         """Write ``outcome`` on the task's own thread and run the tasks it unblocked."""
         now = self._clock.now()
@@ -245,7 +239,7 @@ class Scheduler:
             progress = self._repo.finish(run.claim.operation_id, [outcome], owner=self._owner,
                                          want=1 + extra, now=now,
                                          lease_until=now + self._lease,
-                                         declare=self._declared)
+                                         declare=self._catalog.declared)
         except Exception:
             log.warning("engine %s: writing the outcome of task %s of operation %s failed; "
                         "the scheduler retries", self._owner, run.claim.name,

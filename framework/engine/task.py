@@ -189,6 +189,28 @@ class TaskCatalog:
     def get(self, name: str) -> TaskType | None:
         return self._types.get(name)
 
+    def declared(self, operation_id: str, task: str, type_name: str,
+                 params: Mapping[str, Any], attempt: int) -> dict[str, Any] | None:
+        """What the type ``type_name`` declares the action of ``task`` does
+        (:meth:`TaskType.declared_side_effect`), to record with the task's lease: a
+        :data:`framework.engine.ports.Declare`. None when the type is unknown, declares
+        nothing, or fails to say (the runner asks it again before the action, and that fails
+        the task)."""
+        task_type = self._types.get(type_name)
+        if task_type is None:
+            return None
+        ctx = TaskContext(operation_id=operation_id, task=task, params=params, attempt=attempt)
+        try:
+            with ctx.frozen("while declaring it"):
+                effect = task_type.declared_side_effect(ctx)
+            if effect is None:
+                return None
+            declared = dict(effect)
+            json.dumps(declared, allow_nan=False)
+        except Exception:  # a declaration is plugin code: it may raise anything
+            return None
+        return declared
+
     def __contains__(self, name: object) -> bool:
         return name in self._types
 
@@ -197,22 +219,3 @@ class TaskCatalog:
 
     def __len__(self) -> int:
         return len(self._types)
-
-
-def declared_effect(task_type: TaskType, *, operation_id: str, task: str,
-                    params: Mapping[str, Any], attempt: int) -> dict[str, Any] | None:
-    """What ``task_type`` declares its action does (:meth:`TaskType.declared_side_effect`),
-    to record with the task's lease; None when it declares nothing, or fails to say (the
-    runner asks it again before the action, and that fails the task)."""
-    ctx = TaskContext(operation_id=operation_id, task=task, params=params, attempt=attempt)
-    try:
-        with ctx.frozen("while declaring it"):
-            effect = task_type.declared_side_effect(ctx)
-        if effect is None:
-            return None
-        declared = dict(effect)
-        json.dumps(declared, allow_nan=False)
-    except Exception:  # a declaration is plugin code: it may raise anything
-        return None
-    return declared
-
