@@ -32,10 +32,11 @@ MAX_DEPTH = 64
 _CONTAINERS = (dict, list)
 
 
-def too_deep(value: dict[str, Any] | list[Any], limit: int = MAX_DEPTH) -> bool:
-    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep (it runs
-    on every request of the driver API: one level at a time, without recursion)."""
-    level: list[Any] = [value]
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` (parsed JSON) nests arrays and objects more than ``limit`` levels
+    deep; a scalar is not (it runs on every request of the driver API: one level at a time,
+    without recursion)."""
+    level: list[Any] = [value] if isinstance(value, _CONTAINERS) else []
     depth = 0
     while level:
         depth += 1
@@ -59,7 +60,7 @@ def validate_request(body: Any) -> None:
     The error names the field and the rule but never quotes the value: it is logged, and
     a value in the wrong place may be a password.
     """
-    if isinstance(body, dict | list) and too_deep(body):
+    if too_deep(body):
         raise BadRequest(f"request: nested more than {MAX_DEPTH} levels deep")
     error = jsonschema.exceptions.best_match(_request_validator().iter_errors(body))
     if error is None:

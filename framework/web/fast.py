@@ -188,8 +188,7 @@ async def _body(receive: Receive, read: list[Message]) -> Any:
         body = json.loads(text) if text else None
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply
         return None
-    # connexion answers a body nested too deeply
-    return None if isinstance(body, dict | list) and too_deep(body) else body
+    return None if too_deep(body) else body  # connexion answers a body nested too deeply
 
 
 def _replay(read: list[Message], receive: Receive) -> Receive:

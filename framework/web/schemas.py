@@ -215,13 +215,11 @@ class JsonBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]  # unty
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         try:
             body = await super()._parse(stream, scope)
-        except RecursionError:
-            body = None
+            deep = too_deep(body)
+        except RecursionError:  # past Python's JSON parser
             deep = True
         except UnicodeDecodeError:
             raise BadRequestProblem(detail="the request body is not UTF-8") from None
-        else:
-            deep = isinstance(body, dict | list) and too_deep(body)
         if deep:
             raise BadRequestProblem(
                 detail=f"the request body is nested more than {MAX_DEPTH} levels deep")
