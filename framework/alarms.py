@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy import Connection
+
 from framework.engine.model import iso
 from framework.metrics import Counter
 from framework.store import Store
@@ -33,19 +35,28 @@ class Alarms:
         self.store = store
         self.notify = notify
 
-    def raise_alarm(self, kind: str, key: str, details: Mapping[str, Any]) -> None:
+    def raise_alarm(self, kind: str, key: str, details: Mapping[str, Any],
+                    conn: Connection | None = None) -> None:
         """Alarm ``kind`` (e.g. ``hpa-plugin-dropped``) about ``key``, with ``details``
-        (JSON, no secret)."""
+        (JSON, no secret).
+
+        With ``conn``, the event is written in that connection's transaction, which the
+        caller commits: the alarm is queued if, and only if, what it reports is.
+        """
         now = time.time()
         event = {"alarm": kind, "key": key, "at": iso(now), **details}
         log.warning("alarm %s: %s: %s", kind, key, details.get("reason") or "")
         self.counter.inc(alarm=kind, key=key)
+        row = outbox.insert().values(
+            topic=TOPIC, key=key, created_at=now, headers=None,
+            payload=json.dumps(event, separators=(",", ":"), ensure_ascii=False))
+        if conn is not None:
+            conn.execute(row)
+            return
         if self.store is None:
             return
-        with self.store.connect() as conn:
-            conn.execute(outbox.insert().values(
-                topic=TOPIC, key=key, created_at=now, headers=None,
-                payload=json.dumps(event, separators=(",", ":"), ensure_ascii=False)))
-            conn.commit()
+        with self.store.connect() as own:
+            own.execute(row)
+            own.commit()
         if self.notify is not None:
             self.notify()

@@ -94,7 +94,8 @@ class Runtime:
                 self.broker.start()
             self.producer = EventProducer(self.kafka_servers, self.settings.kafka_properties)
             self.relay = OutboxRelay(self.store, self.producer,
-                                     kafka_properties=self.settings.kafka_properties)
+                                     kafka_properties=self.settings.kafka_properties,
+                                     alarms=Alarms(self.alarm_count, self.store))
             # every commit may have added outbox rows: publish them now, not at the next poll
             self.lifecycles = _lifecycles(self.settings, self.store, self.plugins,
                                           on_commit=self.relay.notify,

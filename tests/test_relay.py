@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from fixtures.kafka import free_port
-from sqlalchemy import Connection, insert
+from fixtures.relay import wait_until_empty
+from sqlalchemy import Connection, insert, select
 
+from framework.alarms import Alarms
 from framework.messaging import EmbeddedBroker, EventProducer
-from framework.messaging.relay import OutboxRelay, wait_until_empty
+from framework.messaging.relay import OutboxRelay
+from framework.metrics import Counter
 from framework.store import Store, open_store
-from framework.store.tables import outbox
+from framework.store.tables import outbox, outbox_refused
 
 
 def add_rows(store: Store, topic: str, count: int, key: str = "op-1", first: int = 1) -> None:
@@ -99,6 +102,45 @@ def test_one_relay_leads(store: Store, producer: EventProducer,
     assert second.published == 5
     messages = kafka_consumer(topic, 15)
     assert [json.loads(m.value())["seq"] for m in messages] == [1, 2, 3, 4, 5] * 3
+
+
+def refused_rows(store: Store) -> list[Any]:
+    with store.connect(read_only=True) as conn:
+        return list(conn.execute(select(outbox_refused).order_by(outbox_refused.c.id)))
+
+
+def test_a_row_kafka_refuses_for_good_is_set_aside_and_the_rows_after_it_go_on(
+        store: Store, producer: EventProducer, relays: Callable[..., OutboxRelay],
+        kafka_consumer: Any) -> None:
+    """A message larger than the producer's message.max.bytes (librdkafka's default,
+    1,000,000) can never be sent: the relay keeps it aside with an alarm, and the rows
+    after it are published, in order, instead of waiting behind it for ever."""
+    topic = f"refused-{uuid.uuid4().hex[:8]}"
+    add_rows(store, topic, 2)
+    payload = json.dumps({"seq": 3, "pad": "x" * 1_000_000})
+    with store.connect() as conn:
+        conn.execute(insert(outbox), [{"topic": topic, "key": "op-1", "created_at": time.time(),
+                                       "payload": payload,
+                                       "headers": json.dumps({"source": "test"})}])
+        conn.commit()
+    add_rows(store, topic, 2, first=4)
+    alarms = Alarms(Counter("nfvd_alarms_total", "alarms"), store)
+    relay = relays(store, producer, alarms=alarms)
+    assert wait_until_empty(relay, timeout=20)
+    messages = kafka_consumer(topic, 4)
+    assert [json.loads(m.value())["seq"] for m in messages] == [1, 2, 4, 5]
+    assert (relay.published, relay.refused) == (5, 1)  # the 4 rows and the alarm
+
+    [kept] = refused_rows(store)
+    assert (kept.topic, kept.key, json.loads(kept.payload)["seq"]) == (topic, "op-1", 3)
+    assert json.loads(kept.headers) == {"source": "test"}
+    assert "Message size too large" in kept.reason and f"{len(payload)} bytes" in kept.reason
+    [alarm] = kafka_consumer("nfvd_alarms", 1, key=topic)
+    event = json.loads(alarm.value())
+    assert event["alarm"] == "kafka-message-refused" and event["outboxId"] == kept.id
+    assert (event["messageKey"], event["bytes"], event["keptIn"]) == \
+        ("op-1", len(payload), "outbox_refused")
+    assert alarms.counter.value(alarm="kafka-message-refused", key=topic) == 1
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from fixtures.kafka import free_port
+from fixtures.relay import wait_until_empty
 from sqlalchemy import insert
 
 from framework.messaging import EmbeddedBroker, EventProducer
 from framework.messaging.dedupe import MESSAGE_ID_HEADER, MessageIdScanner, Wanted
-from framework.messaging.relay import OutboxRelay, wait_until_empty
+from framework.messaging.relay import OutboxRelay
 from framework.store import Store
 from framework.store.tables import outbox
 

@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.relay import wait_until_empty
+from sqlalchemy import select, update
 from test_relay import add_rows
 
 from framework.engine.ports import NewOperation, NewTask
 from framework.messaging import EventProducer
-from framework.messaging.relay import OutboxRelay, wait_until_empty
+from framework.messaging.relay import OutboxRelay
 from framework.store import Store, open_store, outbox_rows
 from framework.store.lcm import SqlRepository
 from framework.store.outbox_rows import Written
+from framework.store.tables import outbox, outbox_refused
 
 SLEEPY = {"poll_interval": 30.0}
 Leading = Callable[[str], tuple[OutboxRelay, str]]
@@ -96,6 +99,24 @@ def test_rows_after_rows_not_handed_over_are_left_to_the_relay_in_order(
     assert [m.headers() for m in messages if m.key() == b"op-1"] == \
         [[("source", b"test")]] + [[("source", b"handoff")]] * 2
     assert relay.published == 4
+
+
+def test_a_handed_row_kafka_refuses_is_set_aside_and_the_rows_after_it_go_on(
+        sqlite_store: Store, leading: Leading, kafka_consumer: Any) -> None:
+    relay, topic = leading("refused")
+    written = write(sqlite_store, topic, 3)
+    big = json.dumps({"seq": 2, "pad": "x" * 1_000_000})  # past librdkafka's message.max.bytes
+    with sqlite_store.connect() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == written[1][0]).values(payload=big))
+        conn.commit()
+    written[1] = (written[1][0], {**written[1][1], "payload": big})
+    assert relay.handoff(written) is True  # 1 goes; 2 wakes the relay, whose pass sets it aside
+    assert wait_until_empty(relay, timeout=20)
+    messages = kafka_consumer(topic, 3)
+    assert [json.loads(m.value())["seq"] for m in messages if m.key() == b"op-1"] == [1, 3]
+    assert relay.refused == 1
+    with sqlite_store.connect(read_only=True) as conn:
+        assert conn.execute(select(outbox_refused.c.id)).scalars().all() == [written[1][0]]
 
 
 def test_rows_handed_over_by_many_threads_at_once_arrive_once_each_in_order(

@@ -29,6 +29,11 @@ class MessagingError(Exception):
     """Kafka did not take, deliver or answer; the message says which cluster and why."""
 
 
+class MessageRefused(MessagingError):
+    """The producer will never take this message as it is: it is larger than its
+    ``message.max.bytes``. Sending it again cannot succeed."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Delivery:
     """Where a published message was stored."""
@@ -111,10 +116,11 @@ class EventProducer:
         """Queue one message; the future resolves when Kafka stored it.
 
         A mapping ``value`` is sent as compact UTF-8 JSON. Raises :class:`MessagingError`
-        when the message cannot be queued (producer closed, queue full for a while, message
-        too large) and ``TypeError`` for a value that is neither bytes nor JSON-encodable.
-        The future fails with :class:`MessagingError` when delivery fails; cancelling it
-        does not take the message back.
+        when the message cannot be queued (producer closed, queue full for a while), its
+        subclass :class:`MessageRefused` for a message too large ever to be queued, and
+        ``TypeError`` for a value that is neither bytes nor JSON-encodable. The future fails
+        with :class:`MessagingError` when delivery fails; cancelling it does not take the
+        message back.
         """
         if self._closed:
             raise MessagingError(f"kafka {self.bootstrap_servers}: producer is closed")
@@ -152,7 +158,12 @@ class EventProducer:
                     ) from None
                 self._producer.poll(0.05)
             except KafkaException as exc:
-                raise MessagingError(f"kafka {topic}: {self._redact(_reason(exc))}") from None
+                reason = f"kafka {topic}: {self._redact(_reason(exc))}"
+                error = exc.args[0] if exc.args else None
+                if isinstance(error, KafkaError) \
+                        and error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise MessageRefused(f"{reason} ({len(payload)} bytes)") from None
+                raise MessagingError(reason) from None
 
     def _renew(self) -> None:
         """Replace the librdkafka producer; what the old one still holds fails its futures."""

@@ -10,18 +10,22 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Row, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from framework.messaging.dedupe import MESSAGE_ID_HEADER, MessageIdScanner, Wanted, message_id
 from framework.messaging.leadership import Leadership
-from framework.messaging.producer import Delivery, EventProducer, MessagingError
+from framework.messaging.producer import Delivery, EventProducer, MessageRefused, MessagingError
+from framework.messaging.refused import set_aside
 from framework.store import Store
 from framework.store.outbox_rows import Written
 from framework.store.prepared import Prepared
 from framework.store.tables import outbox
+
+if TYPE_CHECKING:
+    from framework.alarms import Alarms
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +54,17 @@ class OutboxRelay:
     (seconds) covers the clock differences between the hosts that write rows, publish
     and run Kafka: the scan reads messages from that long before the oldest such row.
     ``kafka_properties`` are the producer's extra librdkafka settings, for the scan's
-    consumer; ``scan_timeout`` bounds each of its waits for Kafka.
+    consumer; ``scan_timeout`` bounds each of its waits for Kafka. A row Kafka refuses for
+    good is set aside with an alarm from ``alarms`` (see :mod:`framework.messaging.refused`).
     """
 
     def __init__(self, store: Store, producer: EventProducer, *, batch: int = 500,
                  poll_interval: float = 0.2, retry_interval: float = 1.0,
                  kafka_properties: Mapping[str, str] | None = None,
-                 clock_margin: float = 60.0, scan_timeout: float = 10.0) -> None:
+                 clock_margin: float = 60.0, scan_timeout: float = 10.0,
+                 alarms: Alarms | None = None) -> None:
         self.store = store
+        self.alarms = alarms
         self.producer = producer
         self.batch = batch
         self.poll_interval = poll_interval
@@ -65,6 +72,7 @@ class OutboxRelay:
         self.clock_margin = clock_margin
         self.published = 0
         self.skipped = 0  #: rows deleted unsent because their message id was already on Kafka
+        self.refused = 0  #: rows set aside because Kafka will never take them
         self.scanner = MessageIdScanner(producer.bootstrap_servers, kafka_properties,
                                         timeout=scan_timeout)
         self._leadership = Leadership(store)
@@ -148,7 +156,7 @@ class OutboxRelay:
                 break
             try:
                 self._publish(row_id, row["topic"], row["payload"], row["key"], row["headers"])
-            except MessagingError:  # not queued: a pass sends it again, from the outbox
+            except MessagingError:  # not queued: a pass sends (or sets aside) it, from the outbox
                 self._read_needed = True
                 self._wake.set()
                 break
@@ -278,7 +286,12 @@ class OutboxRelay:
             if skipped:
                 rows = self._next_batch(self._room())
         for row in rows:
-            self._publish(row.id, row.topic, row.payload, row.key, row.headers)
+            try:
+                self._publish(row.id, row.topic, row.payload, row.key, row.headers)
+            except MessageRefused as exc:  # sending it again cannot succeed: set it aside
+                set_aside(self.store, row.id, row._asdict(), str(exc), self.alarms)
+                self.refused += 1
+                self._read_needed = True  # the alarm's row
         confirmed = self._confirmed
         failure: BaseException | None = None
         while self._inflight and self._inflight[0][1].done():
@@ -382,13 +395,3 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
-
-def wait_until_empty(relay: OutboxRelay, timeout: float) -> bool:
-    """True once the outbox is empty; False if ``timeout`` passed first."""
-    deadline = time.monotonic() + timeout
-    while relay.pending():
-        if time.monotonic() > deadline:
-            return False
-        relay.notify()
-        time.sleep(0.02)
-    return True

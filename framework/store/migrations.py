@@ -90,6 +90,11 @@ def _create_workloads(conn: Connection) -> None:
     tables.mc_workloads.create(conn)
 
 
+def _create_outbox_refused(conn: Connection) -> None:
+    # As above: copy this definition here before a later migration changes it.
+    tables.outbox_refused.create(conn)
+
+
 #: Every migration, in increasing version order; versions are never reused or reordered.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create the outbox table", _create_outbox),
@@ -98,6 +103,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               _create_attachments_and_notices),
     Migration(4, "create the MultiCloud region table", _create_regions),
     Migration(5, "create the MultiCloud workload table", _create_workloads),
+    Migration(6, "create the table of outbox rows Kafka refused", _create_outbox_refused),
 )
 
 

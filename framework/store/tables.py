@@ -44,6 +44,24 @@ outbox = Table(
     Column("created_at", Float, nullable=False),  # seconds since the epoch
 )
 
+#: Outbox rows Kafka will never take as they are (too large for the producer): the relay
+#: moves each here, with the reason, instead of holding back every row after it, and raises
+#: the alarm ``kafka-message-refused``. Kept for operators; nothing reads it back.
+outbox_refused = Table(
+    "outbox_refused",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),  # the row's id in the outbox
+    Column("topic", String(249), nullable=False),
+    Column("key", String(255), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("headers", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("refused_at", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+
 def _where(condition: TextClause) -> dict[str, Any]:
     """Dialect options that make an index partial, on PostgreSQL and SQLite alike."""
     return {"postgresql_where": condition, "sqlite_where": condition}
