@@ -77,6 +77,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("driver_files_max_bytes", as_int(1, 2**30),
             "Largest resource package (zipped driverFiles) accepted; the body limit of the "
             "resource driver API grows to fit it."),
+    Setting("driver_result_max_bytes", as_int(1024, 2**30),
+            "Largest outputs and associatedTopology (compact JSON) a resource driver may "
+            "return from one execution; a larger result fails it with INTERNAL_ERROR. Its "
+            "completion message must fit the Kafka producer's message.max.bytes."),
     Setting("default_resource_driver", optional_name,
             "Resource driver for requests whose deploymentLocation.type no driver declares."),
     Setting("hpa_timeout_seconds", as_float(0.01, 600.0),
@@ -168,6 +172,7 @@ class Settings:
     workers: int = 1
     max_body_bytes: int = 1024 * 1024
     driver_files_max_bytes: int = 10 * 1024 * 1024
+    driver_result_max_bytes: int = 256 * 1024
     default_resource_driver: str | None = None
     hpa_timeout_seconds: float = 5.0
     log_format: str = "text"

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+from framework.lifecycle import MAX_RESULT_BYTES
 from framework.messaging.dedupe import MESSAGE_ID_HEADER
 from framework.plugins.resource import FAILURE_CODES
 from framework.store.notices import NoticeContext, Transition
@@ -58,10 +60,15 @@ class ExecutionNotifier:
     orchestrator (completed, failed, cancelled, rolled back), in that transition's
     transaction, and never again for the same request: a later retry or rollback by an
     operator is visible in nfvd, not sent as a second answer. Messages go to ``topic``.
+
+    Each task's result was held to ``max_result_bytes``; a plan of several tasks whose
+    outputs and topology take more than that together is reported FAILED (INTERNAL_ERROR,
+    saying so) rather than as a COMPLETE message Kafka may never take.
     """
 
-    def __init__(self, topic: str = TOPIC) -> None:
+    def __init__(self, topic: str = TOPIC, max_result_bytes: int = MAX_RESULT_BYTES) -> None:
         self.topic = topic
+        self.max_result_bytes = max_result_bytes
 
     def operation_moved(self, transition: Transition, context: NoticeContext) -> None:
         if transition.old is None:
@@ -76,8 +83,20 @@ class ExecutionNotifier:
                 if task.state == "SUCCEEDED" and isinstance(task.result, dict):
                     outputs.update(task.result.get("outputs") or {})
                     topology.update(task.result.get("associatedTopology") or {})
-            self._publish(context, transition, {"status": "COMPLETE", "outputs": outputs,
-                                                "associatedTopology": topology}, terminal=True)
+            size = len(json.dumps({"outputs": outputs, "associatedTopology": topology},
+                                  separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+            if size <= self.max_result_bytes:
+                self._publish(context, transition, {"status": "COMPLETE", "outputs": outputs,
+                                                    "associatedTopology": topology},
+                              terminal=True)
+                return
+            details = {"failureCode": "INTERNAL_ERROR", "description": (
+                f"the execution completed, but its tasks' outputs and associatedTopology take "
+                f"{size} bytes together, more than the limit of {self.max_result_bytes} "
+                f"(setting driver_result_max_bytes); nfvd operation "
+                f"{transition.operation_id} holds them")}
+            self._publish(context, transition, {"status": "FAILED", "failureDetails": details},
+                          terminal=True)
             return
         operator = _ENDS[transition.new]
         details = ({"failureCode": "INTERNAL_ERROR", "description": operator} if operator

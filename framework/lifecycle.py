@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -14,7 +15,13 @@ from framework.engine.model import Verdict
 from framework.errors import BadRequest
 from framework.packages import stored_directory
 from framework.plugins.registry import PluginRegistry
-from framework.plugins.resource import LifecycleRequest, ResourceDriver, ResourceDriverError
+from framework.plugins.resource import (
+    LifecycleRequest,
+    LifecycleResult,
+    ResourceDriver,
+    ResourceDriverError,
+)
+from framework.validation import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
     from framework.workload_tasks import WorkloadContext
@@ -24,6 +31,10 @@ LIFECYCLE_KIND = "resource.lifecycle"
 LIFECYCLE_TYPE = "lifecycle"
 #: The attachment holding the request's resource package (the zip of ``driverFiles``).
 PACKAGE = "driverFiles"
+#: The most bytes a driver's outputs and associated topology take together as compact JSON,
+#: unless configured (``driver_result_max_bytes``): its completion message must fit in one
+#: Kafka message, and librdkafka takes none over 1,000,000 bytes by default.
+MAX_RESULT_BYTES = 256 * 1024
 
 
 def properties(values: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -126,6 +137,43 @@ class ReturnedHere:
         return Verdict(done, "" if done else f"{what} did not return in this process")
 
 
+def result_problem(result: object, max_bytes: int = MAX_RESULT_BYTES) -> str | None:
+    """What makes a driver's ``result`` unfit to report to the orchestrator; None if fit.
+
+    It must be a :class:`LifecycleResult` whose ``outputs`` is a dict of string names and
+    whose ``associated_topology`` maps string names to None (removed) or a dict with string
+    ``id`` and ``type``; both JSON, nested at most :data:`MAX_DEPTH` levels, and at most
+    ``max_bytes`` together as compact UTF-8 JSON.
+    """
+    if not isinstance(result, LifecycleResult):
+        return f"a {type(result).__name__}, not a LifecycleResult"
+    # typed as a driver may have filled them, whatever the dataclass says
+    shown: dict[str, object] = {"outputs": result.outputs,
+                                "associatedTopology": result.associated_topology}
+    for member, value in shown.items():
+        if not isinstance(value, dict):
+            return f"{member} that is a {type(value).__name__}, not a dict"
+        odd = [name for name in value if not isinstance(name, str)]
+        if odd:
+            return f"{member} with a name that is not a string: {str(odd[0])[:60]!r}"
+    for name, entry in result.associated_topology.items():
+        if entry is not None and not (isinstance(entry, dict) and isinstance(entry.get("id"), str)
+                                      and isinstance(entry.get("type"), str)):
+            return (f"associatedTopology entry {name[:60]!r} that is neither null nor an "
+                    "object with string 'id' and 'type'")
+    if too_deep(shown, MAX_DEPTH + 1):
+        return f"outputs or associatedTopology nested more than {MAX_DEPTH} levels"
+    try:
+        size = len(json.dumps(shown, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False).encode("utf-8"))
+    except (TypeError, ValueError, RecursionError) as exc:  # NaN, a lone surrogate, tuples
+        return f"outputs or associatedTopology that is not JSON: {str(exc)[:120]}"
+    if size > max_bytes:
+        return (f"outputs and associatedTopology of {size} bytes as compact JSON, more than "
+                f"the limit of {max_bytes} (setting driver_result_max_bytes)")
+    return None
+
+
 class LifecycleTask(TaskType):
     """Runs one transition with ``driver.execute_lifecycle``; the request is in the params.
 
@@ -135,8 +183,11 @@ class LifecycleTask(TaskType):
     that can check the infrastructure answers with ``verify_lifecycle``.
     """
 
-    def __init__(self, driver: ResourceDriver) -> None:
+    def __init__(self, driver: ResourceDriver, name: str = "",
+                 max_result_bytes: int = MAX_RESULT_BYTES) -> None:
         self.driver = driver
+        self.name = name or type(driver).__name__
+        self.max_result_bytes = max_result_bytes
         self._returned = ReturnedHere()
 
     def _request(self, ctx: TaskContext) -> LifecycleRequest:
@@ -157,6 +208,10 @@ class LifecycleTask(TaskType):
                     dataclasses.replace(request, driver_dir=path))
             except ResourceDriverError as exc:
                 raise LifecycleFailed(exc.failure_code, str(exc)) from exc
+        # checked before the call counts as returned: a recovery must not adopt it either
+        problem = result_problem(result, self.max_result_bytes)
+        if problem is not None:
+            raise LifecycleFailed("INTERNAL_ERROR", f"driver {self.name!r} returned {problem}")
         self._returned.add(ctx)
         done = {"outputs": result.outputs, "associatedTopology": result.associated_topology}
         return {**done, "details": result.details} if result.details else done
@@ -175,11 +230,13 @@ class LifecycleTask(TaskType):
                     dataclasses.replace(self._request(ctx), driver_dir=path))
 
 
-def build_catalog(plugins: PluginRegistry) -> TaskCatalog:
+def build_catalog(plugins: PluginRegistry,
+                  max_result_bytes: int = MAX_RESULT_BYTES) -> TaskCatalog:
     """Every task type of every loaded resource driver, named ``<driver>:<type>``."""
     catalog = TaskCatalog()
     for name, driver in plugins.resource_drivers.items():
-        catalog.register(f"{name}:{LIFECYCLE_TYPE}", LifecycleTask(driver))
+        catalog.register(f"{name}:{LIFECYCLE_TYPE}",
+                         LifecycleTask(driver, name, max_result_bytes))
         for type_name, task_type in driver.task_types().items():
             catalog.register(f"{name}:{type_name}", task_type)
     return catalog

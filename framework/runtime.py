@@ -179,9 +179,10 @@ def _lifecycles(settings: Settings, store: Store, plugins: PluginRegistry,
     from framework.lifecycle import Lifecycles, build_catalog
     from framework.store.lcm import SqlRepository
 
-    notifier = ExecutionNotifier(settings.execution_events_topic)
+    notifier = ExecutionNotifier(settings.execution_events_topic,
+                                 settings.driver_result_max_bytes)
     repository = SqlRepository(store, on_commit, notifiers={KIND: notifier}, handoff=handoff)
-    catalog = build_catalog(plugins)
+    catalog = build_catalog(plugins, settings.driver_result_max_bytes)
     rolling.register(catalog, plugins, _coordinator(settings, plugins))
     _register_multicloud(catalog, settings, store, plugins, discovery)
     workload_context = _register_workloads(catalog, settings, store, plugins)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +11,9 @@ import pytest
 import requests
 from fixtures.brent import EXECUTE, FIND, FIND_SCRIPT, ExecutionEvents, execute_body
 from fixtures.servers import ThreadServer
+from sqlalchemy import select
+
+from framework.store.tables import outbox_refused
 
 CREATE = """\
 set -e
@@ -23,8 +28,13 @@ echo "connecting to $NFVD_DL_host as admin" >&2
 echo "login refused for password $NFVD_PROP_adminPassword" >&2
 exit 3
 """
+#: outputs of about NFVD_PROP_size bytes
+LARGE = """\
+printf '{"blob": "%s"}' "$(head -c "$NFVD_PROP_size" /dev/zero | tr '\\0' x)" \\
+    > "$NFVD_OUTPUTS_FILE"
+"""
 FILES = {"scripts/Create.sh": CREATE, "scripts/Install.sh": FAIL,
-         "scripts/FindReference.sh": FIND_SCRIPT}
+         "scripts/FindReference.sh": FIND_SCRIPT, "scripts/Configure.sh": LARGE}
 
 
 @pytest.fixture
@@ -86,3 +96,55 @@ def test_find_reference_runs_the_find_script(server: ThreadServer) -> None:
                                                                       "type": "Network"}}}}
     missing = requests.post(server.url + FIND, json={**find, "instanceName": "other"}, timeout=10)
     assert missing.json() == {"result": None}
+
+
+def _size(size: int) -> dict[str, Any]:
+    return {"resourceProperties": {"size": {"type": "integer", "value": size}}}
+
+
+def test_outputs_over_the_limit_fail_the_execution_and_the_next_ones_go_on(
+        server: ThreadServer, events: ExecutionEvents) -> None:
+    """Over driver_result_max_bytes (256 KiB by default) a result is refused by the framework,
+    whatever the driver: the execution fails with INTERNAL_ERROR saying why, instead of a
+    completion message Kafka may never take."""
+    request_id = _execute(server, "Configure", **_size(300_000))
+    failed = events.terminal(request_id)
+    assert failed["status"] == "FAILED", failed
+    assert failed["failureDetails"]["failureCode"] == "INTERNAL_ERROR"
+    assert failed["failureDetails"]["description"] == (
+        "driver 'script' returned outputs and associatedTopology of 300047 bytes as compact "
+        "JSON, more than the limit of 262144 (setting driver_result_max_bytes)")
+    within = events.terminal(_execute(server, "Configure", **_size(200_000)))
+    assert within["status"] == "COMPLETE" and len(within["outputs"]["blob"]) == 200_000
+    assert events.terminal(_execute(server, "Create"))["status"] == "COMPLETE"
+
+
+def test_a_completion_kafka_refuses_is_set_aside_and_later_ones_still_arrive(
+        serve: Callable[..., ThreadServer], settings_factory: Callable[..., Any],
+        kafka_broker: Any, kafka_consumer: Any) -> None:
+    """With the limit raised past what the producer sends (message.max.bytes, 1,000,000),
+    the COMPLETE message of a large result is refused by Kafka: the relay sets it aside with
+    an alarm, and the messages after it still go out."""
+    topic = f"brent-{uuid.uuid4().hex[:8]}"
+    server = serve(settings_factory(driver_result_max_bytes=2 * 1024 * 1024,
+                                    execution_events_topic=topic))
+    reader = ExecutionEvents(kafka_broker.bootstrap_servers, topic=topic)
+    try:
+        refused = _execute(server, "Configure", **_size(1_000_000))
+        later = _execute(server, "Create")
+        assert reader.terminal(later)["status"] == "COMPLETE"
+        assert reader.terminals(refused) == []
+    finally:
+        reader.close()
+    [alarm] = kafka_consumer("nfvd_alarms", 1, key=topic)
+    event = json.loads(alarm.value())
+    assert event["alarm"] == "kafka-message-refused" and event["keptIn"] == "outbox_refused"
+    assert "Message size too large" in event["reason"]
+    store = server.runtime.store
+    assert store is not None
+    with store.connect(read_only=True) as conn:
+        kept = conn.execute(select(outbox_refused)).one()
+    assert (kept.id, kept.key) == (event["outboxId"], refused)
+    assert json.loads(kept.payload)["status"] == "COMPLETE"
+    operation = requests.get(f"{server.url}/api/lcm/operations/{refused}", timeout=5).json()
+    assert operation["state"] == "COMPLETED"  # nfvd keeps the outputs Brent was not sent

@@ -146,6 +146,19 @@ def test_unknown_kind_is_refused() -> None:
         check_plugin(Documented, "vim")
 
 
+class ReturnsAList(FakeResourceDriver):
+    def execute_lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
+        return LifecycleResult(outputs=["10.0.0.7"])  # type: ignore[arg-type]
+
+
+def test_a_result_the_server_would_refuse_fails_in_the_kit_as_on_the_server() -> None:
+    with pytest.raises(ResourceDriverError) as failed:
+        run_lifecycle(ReturnsAList(), "Start")
+    assert failed.value.failure_code == "INTERNAL_ERROR"
+    assert str(failed.value) == \
+        "driver 'ReturnsAList' returned outputs that is a list, not a dict"
+
+
 def test_fake_create_gives_the_topology_and_twice_already_exists() -> None:
     driver = FakeResourceDriver()
     result = run_lifecycle(driver, "Create", system_properties={"resourceName": "vm-1"})
