@@ -113,8 +113,15 @@ class Runtime:
             self.lifecycles.engine.start()
             self.relay.start()
             if self.settings.kafka_intake:
-                self.intake = RequestIntake(self.kafka_servers, self._take_request,
-                                            properties=self.settings.kafka_properties)
+                alarms = Alarms(self.alarm_count, self.store, self.relay.notify)
+                self.intake = RequestIntake(
+                    self.kafka_servers, self._take_request,
+                    properties=self.settings.kafka_properties, transient=store_unavailable,
+                    on_skipped=lambda message, attempts, exc: alarms.raise_alarm(
+                        "kafka-request-skipped", message.topic() or "", {
+                            "partition": message.partition(), "offset": message.offset(),
+                            "attempts": attempts, "error": type(exc).__name__,
+                            "reason": f"{type(exc).__name__} on each of {attempts} attempts"}))
                 self.intake.start()
         except BaseException:
             self.stop()
@@ -274,6 +281,18 @@ def _rolling_updates(settings: Settings, lifecycles: Lifecycles) -> RollingUpdat
     return RollingUpdates(lifecycles.engine, lifecycles.plugins,
                           timeout=settings.coordination_timeout_seconds,
                           max_package_bytes=settings.driver_files_max_bytes)
+
+
+def store_unavailable(exc: Exception) -> bool:
+    """Whether ``exc`` says the store cannot be reached now (rather than that the work at
+    hand made something fail): what is refused for it may succeed once it is back."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from framework.errors import FrameworkError
+    from framework.store import StoreUnavailable
+
+    return isinstance(exc, (OperationalError, InterfaceError, StoreUnavailable)) \
+        or (isinstance(exc, FrameworkError) and exc.status == 503)
 
 
 def discovery(plugins: PluginRegistry, alarms: Alarms, timeout: float = 5.0) -> Discovery:

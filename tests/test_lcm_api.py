@@ -194,3 +194,41 @@ def test_a_kafka_request_nested_too_deeply_is_skipped_not_read_forever(
     assert not [o for o in ops if o.get("request", {}).get("systemProperties", {})
                 .get("resourceName", {}).get("value") == "vm-deeper"]
 
+
+
+def test_a_kafka_request_the_driver_cannot_plan_is_skipped_with_an_alarm(
+        server: ThreadServer, kafka_broker: Any, kafka_consumer: Any) -> None:
+    """A driver whose plan raises fails the same way on every read: after a few attempts
+    the message is skipped and reported, and the requests behind it are taken."""
+    key = f"kafka-{uuid.uuid4().hex[:8]}"  # one key: one partition, the poison first
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    producer.produce("nfvd_lcm_requests", json.dumps({
+        **body("vm-unplanned", fakePlanError="yes"), "idempotencyKey": key + "-bug"}).encode(),
+        key=key)
+    producer.produce("nfvd_lcm_requests", json.dumps({
+        **body("vm-behind"), "idempotencyKey": key}).encode(), key=key)
+    producer.flush(10)
+    deadline = time.monotonic() + 30
+    mine: list[dict[str, Any]] = []
+    while not mine and time.monotonic() < deadline:
+        ops = requests.get(f"{server.url}/api/lcm/operations", timeout=5).json()["operations"]
+        mine = [o for o in ops if o.get("request", {}).get("systemProperties", {})
+                .get("resourceName", {}).get("value") == "vm-behind"]
+        time.sleep(0.1)
+    assert len(mine) == 1, "the request behind the one that cannot be planned was not read"
+    alarms = [json.loads(m.value()) for m in kafka_consumer("nfvd_alarms", 1,
+                                                            key="nfvd_lcm_requests")]
+    assert [(a["alarm"], a["attempts"], a["error"]) for a in alarms] == \
+        [("kafka-request-skipped", 5, "RuntimeError")]
+    assert server.runtime.intake is not None and server.runtime.intake.skipped == 1
+
+
+def test_an_http_request_the_driver_cannot_plan_is_a_500_problem_without_internals(
+        server: ThreadServer) -> None:
+    response = requests.post(f"{server.url}/api/lcm/operations",
+                             json=body("vm-bug", fakePlanError="yes"), timeout=10)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert detail.startswith("the server failed to handle the request (incident ")
+    assert "injected" not in detail and "RuntimeError" not in detail

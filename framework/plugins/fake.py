@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from framework.engine.model import TaskSpec
 from framework.plugins.resource import (
     FindReferenceRequest,
     FindReferenceResult,
@@ -28,9 +30,9 @@ class FakeResourceDriver(ResourceDriver):
     ``Create`` adds the resource named by the ``resourceName`` system property
     (``RESOURCE_ALREADY_EXISTS`` if present), ``Delete`` removes it
     (``RESOURCE_NOT_FOUND`` if absent), any other lifecycle succeeds. Request
-    properties steer it: ``fakeDelay`` (seconds to sleep) and ``fakeFailure``
-    (a failure code to raise). ``calls`` lists every call as ``(method, lifecycle name,
-    request id)``, in order.
+    properties steer it: ``fakeDelay`` (seconds to sleep), ``fakeFailure`` (a failure code
+    to raise) and ``fakePlanError`` (its plan raises RuntimeError, as a driver with a bug
+    would). ``calls`` lists every call as ``(method, lifecycle name, request id)``, in order.
     """
 
     infrastructure_types: tuple[str, ...] = ("Fake",)
@@ -40,6 +42,12 @@ class FakeResourceDriver(ResourceDriver):
         self._lock = threading.Lock()
         self.ledger: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str]] = []
+
+    def plan(self, request: LifecycleRequest) -> Sequence[TaskSpec]:
+        """The one-task plan of every driver, unless ``fakePlanError`` asks it to raise."""
+        if _prop(request.request_properties, "fakePlanError"):
+            raise RuntimeError("injected plan error")
+        return super().plan(request)
 
     def execute_lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
         """Create, Delete or any other lifecycle on the ledger, as the class says."""
