@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,10 +12,23 @@ from typing import Any
 from framework.engine import Engine, TaskSpec
 from framework.errors import BadRequest, FrameworkError, NotFound
 from framework.execution_events import MESSAGE_VERSION
-from framework.lifecycle import PACKAGE, deployment_location, lifecycle_request
+from framework.lifecycle import (
+    MAX_RESULT_BYTES,
+    PACKAGE,
+    deployment_location,
+    lifecycle_request,
+    result_problem,
+)
 from framework.packages import DEFAULT_LIMITS, DriverDirectory, accept
 from framework.plugins.registry import PluginRegistry
-from framework.plugins.resource import FindReferenceRequest, ResourceDriver, ResourceDriverError
+from framework.plugins.resource import (
+    FindReferenceRequest,
+    FindReferenceResult,
+    ResourceDriver,
+    ResourceDriverError,
+)
+
+log = logging.getLogger(__name__)
 
 #: The kind of the engine operations that run resource-driver executions.
 KIND = "resource.execution"
@@ -38,8 +53,10 @@ class Executions:
 
     def __init__(self, engine: Engine, plugins: PluginRegistry, *,
                  max_package_bytes: int = DEFAULT_LIMITS.max_compressed_bytes,
-                 default_driver: str | None = None, work_dir: Path | None = None) -> None:
+                 default_driver: str | None = None, work_dir: Path | None = None,
+                 max_result_bytes: int = MAX_RESULT_BYTES) -> None:
         self.engine = engine
+        self.max_result_bytes = max_result_bytes
         self.plugins = plugins
         self.limits = dataclasses.replace(DEFAULT_LIMITS, max_compressed_bytes=max_package_bytes)
         self.default_driver = default_driver
@@ -123,7 +140,9 @@ class Executions:
              ) -> dict[str, Any]:
         """Asks the driver to find ``instanceName``; ``{"result": null}`` when it finds none.
 
-        A driver error is :class:`DriverFailed` (502) with its failure code.
+        A driver error is :class:`DriverFailed` (502) with its failure code; any other
+        exception, or a result :func:`~framework.lifecycle.result_problem` refuses, is one
+        with ``INTERNAL_ERROR``.
         """
         location = deployment_location(body["deploymentLocation"])
         name, driver = self.driver(driver_name, location)
@@ -136,8 +155,18 @@ class Executions:
             except ResourceDriverError as exc:
                 raise DriverFailed(f"driver {name!r}: {exc.failure_code}: {exc}",
                                    failureCode=exc.failure_code) from exc
+            except Exception as exc:  # a driver's bug: its own failure, not the server's
+                incident = uuid.uuid4().hex[:12]
+                log.exception("driver %r: find_reference raised (incident %s)", name, incident)
+                raise DriverFailed(f"driver {name!r} failed unexpectedly (incident {incident})",
+                                   failureCode="INTERNAL_ERROR") from exc
         if found is None:
             return {"result": None}
+        problem = result_problem(found, self.max_result_bytes, FindReferenceResult)
+        if problem is not None:
+            log.error("driver %r: find_reference returned %s", name, problem)
+            raise DriverFailed(f"driver {name!r} returned {problem}",
+                               failureCode="INTERNAL_ERROR")
         return {"result": {"resourceId": found.resource_id,
                            "associatedTopology": found.associated_topology,
                            "outputs": found.outputs}}

@@ -16,6 +16,7 @@ from framework.errors import BadRequest
 from framework.packages import stored_directory
 from framework.plugins.registry import PluginRegistry
 from framework.plugins.resource import (
+    FindReferenceResult,
     LifecycleRequest,
     LifecycleResult,
     ResourceDriver,
@@ -137,16 +138,22 @@ class ReturnedHere:
         return Verdict(done, "" if done else f"{what} did not return in this process")
 
 
-def result_problem(result: object, max_bytes: int = MAX_RESULT_BYTES) -> str | None:
+def result_problem(result: object, max_bytes: int = MAX_RESULT_BYTES,
+                   expected: type[LifecycleResult | FindReferenceResult] = LifecycleResult,
+                   ) -> str | None:
     """What makes a driver's ``result`` unfit to report to the orchestrator; None if fit.
 
-    It must be a :class:`LifecycleResult` whose ``outputs`` is a dict of string names and
-    whose ``associated_topology`` maps string names to None (removed) or a dict with string
-    ``id`` and ``type``; both JSON, nested at most :data:`MAX_DEPTH` levels, and at most
+    It must be an ``expected`` (a :class:`FindReferenceResult` also has a non-empty string
+    ``resource_id``) whose ``outputs`` is a dict of string names and whose
+    ``associated_topology`` maps string names to None (removed) or a dict with string ``id``
+    and ``type``; both JSON, nested at most :data:`MAX_DEPTH` levels, and at most
     ``max_bytes`` together as compact UTF-8 JSON.
     """
-    if not isinstance(result, LifecycleResult):
-        return f"a {type(result).__name__}, not a LifecycleResult"
+    if not isinstance(result, expected):
+        return f"a {type(result).__name__}, not a {expected.__name__}"
+    if isinstance(result, FindReferenceResult) and not (
+            isinstance(result.resource_id, str) and result.resource_id):
+        return f"a resource_id that is not a non-empty string: {str(result.resource_id)[:60]!r}"
     # typed as a driver may have filled them, whatever the dataclass says
     shown: dict[str, object] = {"outputs": result.outputs,
                                 "associatedTopology": result.associated_topology}

@@ -308,7 +308,8 @@ def _executions(settings: Settings, lifecycles: Lifecycles) -> Executions:
 
     return Executions(lifecycles.engine, lifecycles.plugins,
                       max_package_bytes=settings.driver_files_max_bytes,
-                      default_driver=settings.default_resource_driver)
+                      default_driver=settings.default_resource_driver,
+                      max_result_bytes=settings.driver_result_max_bytes)
 
 
 @contextlib.contextmanager

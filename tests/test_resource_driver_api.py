@@ -17,6 +17,9 @@ from confluent_kafka.admin import AdminClient
 from fixtures.brent import EXECUTE, FIND, TOPIC, ExecutionEvents, execute_body, package
 from fixtures.servers import ThreadServer
 
+from framework.plugins.resource import FindReferenceRequest, FindReferenceResult
+from framework.testing import FakeResourceDriver
+
 Serve = Callable[..., ThreadServer]
 
 
@@ -320,3 +323,51 @@ def test_secret_property_values_are_hidden_from_operators(server: ThreadServer,
     shown = requests.get(f"{server.url}/api/lcm/operations/{request_id}", timeout=5).text
     assert "PRIVATE-KEY-77" not in shown and "pw-secret-77" not in shown
     assert "visible-77" in shown and '"keyName":"ops"' in shown
+
+
+class MisbehavingFind(FakeResourceDriver):
+    """find_reference raises, or returns what no orchestrator can be given, by name."""
+
+    def find_reference(self, request: FindReferenceRequest) -> FindReferenceResult | None:
+        if request.instance_name == "raises":
+            raise RuntimeError("connection to 10.0.0.9 refused for user admin")
+        if request.instance_name == "a-dict":
+            return {"resourceId": "r-1"}  # type: ignore[return-value]
+        if request.instance_name == "no-id":
+            return FindReferenceResult(resource_id="")
+        return FindReferenceResult(resource_id="r-1", outputs={"blob": "x" * 300_000})
+
+
+@pytest.mark.parametrize(("instance", "detail"), [
+    ("a-dict", "driver 'fake' returned a dict, not a FindReferenceResult"),
+    ("no-id", "driver 'fake' returned a resource_id that is not a non-empty string: ''"),
+    ("huge", "driver 'fake' returned outputs and associatedTopology of 300047 bytes as "
+             "compact JSON, more than the limit of 262144 (setting driver_result_max_bytes)"),
+])
+def test_a_find_result_no_orchestrator_can_take_is_the_drivers_failure(
+        server: ThreadServer, instance: str, detail: str) -> None:
+    server.runtime.plugins.resource_drivers["fake"] = MisbehavingFind()
+    body = execute_body("Create")
+    response = post(server, FIND, {"instanceName": instance, "driverFiles": body["driverFiles"],
+                                   "deploymentLocation": body["deploymentLocation"]})
+    assert response.status_code == 502, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == detail
+    assert response.json()["failureCode"] == "INTERNAL_ERROR"
+
+
+def test_a_find_that_raises_is_the_drivers_failure_without_its_internals(
+        server: ThreadServer, caplog: pytest.LogCaptureFixture) -> None:
+    server.runtime.plugins.resource_drivers["fake"] = MisbehavingFind()
+    body = execute_body("Create")
+    response = post(server, FIND, {"instanceName": "raises", "driverFiles": body["driverFiles"],
+                                   "deploymentLocation": body["deploymentLocation"]})
+    assert response.status_code == 502, response.text
+    problem = response.json()
+    assert problem["failureCode"] == "INTERNAL_ERROR"
+    assert problem["detail"].startswith("driver 'fake' failed unexpectedly (incident ")
+    assert "10.0.0.9" not in response.text and "RuntimeError" not in response.text
+    incident = problem["detail"].split("incident ")[1].rstrip(")")
+    # the operator finds the traceback by the incident id
+    logged = [r for r in caplog.records if incident in r.getMessage()]
+    assert logged and logged[0].exc_info is not None
