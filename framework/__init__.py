@@ -5,6 +5,7 @@ from framework.engine.task import TaskContext, TaskType
 from framework.errors import (
     BadRequest,
     Conflict,
+    DriverFailed,
     FrameworkError,
     NotFound,
     StartupError,
@@ -33,6 +34,7 @@ __all__ = [
     "FAILURE_CODES",
     "BadRequest",
     "Conflict",
+    "DriverFailed",
     "FindReferenceRequest",
     "FindReferenceResult",
     "FrameworkError",

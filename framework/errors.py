@@ -72,6 +72,15 @@ class UnprocessableContent(FrameworkError):
     type = PROBLEM_BASE + "unprocessable-content"
 
 
+class DriverFailed(FrameworkError):
+    """A resource driver failed while the caller waited: planning an execution, or finding a
+    reference. ``failureCode`` says how, as in a FAILED completion message."""
+
+    status = 502
+    title = "Driver Failed"
+    type = PROBLEM_BASE + "driver-failed"
+
+
 class ServiceUnavailable(FrameworkError):
     status = 503
     title = "Service Unavailable"

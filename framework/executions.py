@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from framework.engine import Engine, TaskSpec
-from framework.errors import BadRequest, FrameworkError, NotFound
+from framework.errors import BadRequest, DriverFailed, NotFound
 from framework.execution_events import MESSAGE_VERSION
 from framework.lifecycle import (
     MAX_RESULT_BYTES,
     PACKAGE,
     deployment_location,
+    driver_bug,
+    driver_plan,
     lifecycle_request,
     result_problem,
 )
@@ -32,14 +33,6 @@ log = logging.getLogger(__name__)
 
 #: The kind of the engine operations that run resource-driver executions.
 KIND = "resource.execution"
-
-
-class DriverFailed(FrameworkError):
-    """A resource driver failed while the caller waited (finding a reference)."""
-
-    status = 502
-    title = "Driver Failed"
-    type = "https://nfvd.dev/problems/driver-failed"
 
 
 class Executions:
@@ -125,7 +118,7 @@ class Executions:
         name, driver = self.driver(driver_name, location)
         data = self.package(body["driverFiles"])
         request = lifecycle_request({**body, "tenantId": tenant_id})
-        specs: Sequence[TaskSpec] = driver.plan(request)
+        specs = driver_plan(name, driver, request)
         if not specs:
             raise BadRequest(f"lifecycleName: driver {name!r} has nothing to run for "
                              f"{request.lifecycle_name!r}")
@@ -156,10 +149,7 @@ class Executions:
                 raise DriverFailed(f"driver {name!r}: {exc.failure_code}: {exc}",
                                    failureCode=exc.failure_code) from exc
             except Exception as exc:  # a driver's bug: its own failure, not the server's
-                incident = uuid.uuid4().hex[:12]
-                log.exception("driver %r: find_reference raised (incident %s)", name, incident)
-                raise DriverFailed(f"driver {name!r} failed unexpectedly (incident {incident})",
-                                   failureCode="INTERNAL_ERROR") from exc
+                raise driver_bug(name, "find_reference", exc) from exc
         if found is None:
             return {"result": None}
         problem = result_problem(found, self.max_result_bytes, FindReferenceResult)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework.engine import Engine, OperationView, TaskCatalog, TaskContext, TaskSpec, TaskType
 from framework.engine.model import Verdict
-from framework.errors import BadRequest
+from framework.errors import BadRequest, DriverFailed
 from framework.packages import stored_directory
 from framework.plugins.registry import PluginRegistry
 from framework.plugins.resource import (
@@ -26,6 +28,8 @@ from framework.validation import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
     from framework.workload_tasks import WorkloadContext
+
+log = logging.getLogger(__name__)
 
 LIFECYCLE_KIND = "resource.lifecycle"
 #: The task type every driver has: one call of ``execute_lifecycle``.
@@ -136,6 +140,34 @@ class ReturnedHere:
             done = key in self._keys
             self._keys.discard(key)
         return Verdict(done, "" if done else f"{what} did not return in this process")
+
+
+def driver_bug(name: str, call: str, exc: Exception) -> DriverFailed:
+    """The failure to answer for driver ``name`` whose ``call`` raised ``exc`` unexpectedly:
+    INTERNAL_ERROR with an incident id, under which the traceback is logged (the message
+    may hold what the caller must not see)."""
+    incident = uuid.uuid4().hex[:12]
+    log.error("driver %r: %s raised (incident %s)", name, call, incident, exc_info=exc)
+    return DriverFailed(f"driver {name!r} failed unexpectedly in {call} (incident {incident})",
+                        failureCode="INTERNAL_ERROR", incident=incident)
+
+
+def driver_plan(name: str, driver: ResourceDriver, request: LifecycleRequest,
+                ) -> Sequence[TaskSpec]:
+    """``driver.plan(request)``, checked: :class:`DriverFailed` if it raises (its failure
+    code for a ResourceDriverError) or returns anything but a sequence of TaskSpec."""
+    try:
+        specs = driver.plan(request)
+    except ResourceDriverError as exc:
+        raise DriverFailed(f"driver {name!r}: {exc.failure_code}: {exc}",
+                           failureCode=exc.failure_code) from exc
+    except Exception as exc:
+        raise driver_bug(name, "plan", exc) from exc
+    if not isinstance(specs, Sequence) or not all(isinstance(spec, TaskSpec) for spec in specs):
+        log.error("driver %r: plan returned %r", name, specs)
+        raise DriverFailed(f"driver {name!r} returned a plan that is not a sequence of TaskSpec",
+                           failureCode="INTERNAL_ERROR")
+    return specs
 
 
 def result_problem(result: object, max_bytes: int = MAX_RESULT_BYTES,
@@ -264,7 +296,7 @@ class Lifecycles:
         driver = self.plugins.resource_driver(name)
         if driver is None:
             raise BadRequest(f"driver: no resource driver named {name!r} is loaded")
-        specs: Sequence[TaskSpec] = driver.plan(lifecycle_request(body))
+        specs = driver_plan(name, driver, lifecycle_request(body))
         if not specs:
             raise BadRequest(f"driver {name!r} planned nothing for {body['lifecycleName']!r}")
         return [dataclasses.replace(spec, type=f"{name}:{spec.type}") for spec in specs]

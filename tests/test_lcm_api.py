@@ -219,16 +219,20 @@ def test_a_kafka_request_the_driver_cannot_plan_is_skipped_with_an_alarm(
     alarms = [json.loads(m.value()) for m in kafka_consumer("nfvd_alarms", 1,
                                                             key="nfvd_lcm_requests")]
     assert [(a["alarm"], a["attempts"], a["error"]) for a in alarms] == \
-        [("kafka-request-skipped", 5, "RuntimeError")]
+        [("kafka-request-skipped", 5, "DriverFailed")]
     assert server.runtime.intake is not None and server.runtime.intake.skipped == 1
 
 
-def test_an_http_request_the_driver_cannot_plan_is_a_500_problem_without_internals(
-        server: ThreadServer) -> None:
+def test_an_http_request_the_driver_cannot_plan_is_the_drivers_failure(
+        server: ThreadServer, caplog: pytest.LogCaptureFixture) -> None:
     response = requests.post(f"{server.url}/api/lcm/operations",
                              json=body("vm-bug", fakePlanError="yes"), timeout=10)
-    assert response.status_code == 500
+    assert response.status_code == 502
     assert response.headers["content-type"] == "application/problem+json"
-    detail = response.json()["detail"]
-    assert detail.startswith("the server failed to handle the request (incident ")
-    assert "injected" not in detail and "RuntimeError" not in detail
+    problem = response.json()
+    assert problem["failureCode"] == "INTERNAL_ERROR"
+    assert problem["detail"] == ("driver 'fake' failed unexpectedly in plan "
+                                 f"(incident {problem['incident']})")
+    assert "injected" not in response.text and "RuntimeError" not in response.text
+    logged = [r for r in caplog.records if problem["incident"] in r.getMessage()]
+    assert logged and logged[0].exc_info is not None  # the traceback, for the operator

@@ -7,7 +7,7 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,13 @@ from confluent_kafka.admin import AdminClient
 from fixtures.brent import EXECUTE, FIND, TOPIC, ExecutionEvents, execute_body, package
 from fixtures.servers import ThreadServer
 
-from framework.plugins.resource import FindReferenceRequest, FindReferenceResult
+from framework.engine import TaskSpec
+from framework.plugins.resource import (
+    FindReferenceRequest,
+    FindReferenceResult,
+    LifecycleRequest,
+    ResourceDriverError,
+)
 from framework.testing import FakeResourceDriver
 
 Serve = Callable[..., ThreadServer]
@@ -365,9 +371,35 @@ def test_a_find_that_raises_is_the_drivers_failure_without_its_internals(
     assert response.status_code == 502, response.text
     problem = response.json()
     assert problem["failureCode"] == "INTERNAL_ERROR"
-    assert problem["detail"].startswith("driver 'fake' failed unexpectedly (incident ")
+    assert problem["detail"] == ("driver 'fake' failed unexpectedly in find_reference "
+                                 f"(incident {problem['incident']})")
     assert "10.0.0.9" not in response.text and "RuntimeError" not in response.text
-    incident = problem["detail"].split("incident ")[1].rstrip(")")
     # the operator finds the traceback by the incident id
-    logged = [r for r in caplog.records if incident in r.getMessage()]
+    logged = [r for r in caplog.records if problem["incident"] in r.getMessage()]
     assert logged and logged[0].exc_info is not None
+
+
+class OddPlans(FakeResourceDriver):
+    """Plans by lifecycle name: raises ResourceDriverError, or returns no TaskSpec."""
+
+    def plan(self, request: LifecycleRequest) -> Sequence[TaskSpec]:
+        if request.lifecycle_name == "Refused":
+            raise ResourceDriverError("flavor m1.huge is not offered", "INSUFFICIENT_CAPACITY")
+        return [{"name": "step", "type": "lifecycle"}]  # type: ignore[list-item]
+
+
+def test_an_execution_the_driver_cannot_plan_is_the_drivers_failure(
+        server: ThreadServer, events: ExecutionEvents) -> None:
+    bug = post(server, EXECUTE, execute_body("Install", requestProperties={
+        "fakePlanError": {"type": "string", "value": "yes"}}))
+    assert bug.status_code == 502, bug.text
+    assert bug.json()["failureCode"] == "INTERNAL_ERROR"
+    assert bug.json()["detail"].startswith("driver 'fake' failed unexpectedly in plan ")
+    server.runtime.plugins.resource_drivers["fake"] = OddPlans()
+    refused = post(server, EXECUTE, execute_body("Refused"))
+    assert (refused.status_code, refused.json()["failureCode"], refused.json()["detail"]) == \
+        (502, "INSUFFICIENT_CAPACITY",
+         "driver 'fake': INSUFFICIENT_CAPACITY: flavor m1.huge is not offered")
+    odd = post(server, EXECUTE, execute_body("Install"))
+    assert (odd.status_code, odd.json()["detail"]) == \
+        (502, "driver 'fake' returned a plan that is not a sequence of TaskSpec")

@@ -22,6 +22,7 @@ from nfvd_driver_script import ScriptDriver
 
 from framework import (
     BadRequest,
+    DriverFailed,
     FindReferenceRequest,
     FindReferenceResult,
     LifecycleRequest,
@@ -157,6 +158,13 @@ def test_a_result_the_server_would_refuse_fails_in_the_kit_as_on_the_server() ->
     assert failed.value.failure_code == "INTERNAL_ERROR"
     assert str(failed.value) == \
         "driver 'ReturnsAList' returned outputs that is a list, not a dict"
+
+
+def test_a_plan_that_raises_fails_in_the_kit_as_the_server_answers_it() -> None:
+    with pytest.raises(DriverFailed) as failed:
+        run_lifecycle(PlanRaises(), "Create")
+    assert failed.value.status == 502 and failed.value.extra["failureCode"] == "INTERNAL_ERROR"
+    assert isinstance(failed.value.__cause__, KeyError)  # the driver's own error, chained
 
 
 def test_fake_create_gives_the_topology_and_twice_already_exists() -> None:

@@ -22,6 +22,7 @@ from framework.lifecycle import (
     PACKAGE,
     LifecycleFailed,
     LifecycleTask,
+    driver_plan,
     lifecycle_request,
 )
 from framework.packages import DEFAULT_LIMITS, DriverDirectory, verify
@@ -86,7 +87,9 @@ def run_lifecycle(
     of the last task that ran. A failure raises ResourceDriverError with the failure code
     the orchestrator would get: the driver's own, INFRASTRUCTURE_ERROR for a task past its
     timeout, INTERNAL_ERROR for anything else (naming the task and the step). A request
-    the server refuses (package, empty or invalid plan) raises BadRequest.
+    the server refuses (package, empty or invalid plan) raises BadRequest; a plan that
+    raises, or is not a sequence of TaskSpec, raises DriverFailed as the server answers it
+    (502), the driver's exception chained.
     """
     data = package(files)
     operation_id = request_id or str(uuid.uuid4())
@@ -95,7 +98,7 @@ def run_lifecycle(
         "resourceProperties": resource_properties, "requestProperties": request_properties,
         "deploymentLocation": deployment_location or default_location(driver),
         "associatedTopology": associated_topology, "tenantId": tenant_id})
-    specs = list(driver.plan(request))
+    specs = list(driver_plan(type(driver).__name__, driver, request))
     if not specs:
         raise BadRequest(f"lifecycleName: the driver has nothing to run for {lifecycle_name!r}")
     try:
