@@ -81,8 +81,11 @@ class ExecutionNotifier:
             topology: dict[str, Any] = {}
             for task in context.tasks():
                 if task.state == "SUCCEEDED" and isinstance(task.result, dict):
-                    outputs.update(task.result.get("outputs") or {})
-                    topology.update(task.result.get("associatedTopology") or {})
+                    # a driver's own task types return what they like: only objects count
+                    for merged, part in ((outputs, task.result.get("outputs")),
+                                         (topology, task.result.get("associatedTopology"))):
+                        if isinstance(part, dict):
+                            merged.update(part)
             size = len(json.dumps({"outputs": outputs, "associatedTopology": topology},
                                   separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
             if size <= self.max_result_bytes:

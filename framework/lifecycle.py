@@ -200,16 +200,20 @@ def result_problem(result: object, max_bytes: int = MAX_RESULT_BYTES,
                                       and isinstance(entry.get("type"), str)):
             return (f"associatedTopology entry {name[:60]!r} that is neither null nor an "
                     "object with string 'id' and 'type'")
-    if too_deep(shown, MAX_DEPTH + 1):
-        return f"outputs or associatedTopology nested more than {MAX_DEPTH} levels"
+    deep = f"outputs or associatedTopology nested more than {MAX_DEPTH} levels"
     try:
         size = len(json.dumps(shown, separators=(",", ":"), ensure_ascii=False,
                               allow_nan=False).encode("utf-8"))
-    except (TypeError, ValueError, RecursionError) as exc:  # NaN, a lone surrogate, tuples
+    except RecursionError:
+        return deep
+    except (TypeError, ValueError) as exc:  # NaN, a lone surrogate, a cycle
         return f"outputs or associatedTopology that is not JSON: {str(exc)[:120]}"
     if size > max_bytes:
         return (f"outputs and associatedTopology of {size} bytes as compact JSON, more than "
                 f"the limit of {max_bytes} (setting driver_result_max_bytes)")
+    # each level takes two brackets: a shorter text cannot be too deep (most results)
+    if size > 2 * (MAX_DEPTH + 1) and too_deep(shown, MAX_DEPTH + 1):
+        return deep
     return None
 
 

@@ -116,3 +116,15 @@ def test_tasks_whose_results_fit_alone_but_not_together_are_reported_failed() ->
         "the execution completed, but its tasks' outputs and associatedTopology take 1261 "
         "bytes together, more than the limit of 1000 (setting driver_result_max_bytes); "
         "nfvd operation op-1 holds them")}
+
+
+def test_what_is_not_an_object_in_a_task_result_is_left_out_of_the_message() -> None:
+    context = Context([
+        TaskOutcome("odd", "SUCCEEDED", {"outputs": ["a"], "associatedTopology": "vm"}, None),
+        TaskOutcome("fine", "SUCCEEDED", {"outputs": {"ip": "10.0.0.7"}}, None)])
+    ExecutionNotifier().operation_moved(Transition(
+        "op-2", "resource.execution", "RUNNING", "COMPLETED", None, 0.0),
+        context)  # type: ignore[arg-type]
+    [message] = context.published
+    assert (message["status"], message["outputs"], message["associatedTopology"]) == \
+        ("COMPLETE", {"ip": "10.0.0.7"}, {})
