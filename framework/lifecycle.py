@@ -164,7 +164,8 @@ def driver_plan(name: str, driver: ResourceDriver, request: LifecycleRequest,
     except Exception as exc:
         raise driver_bug(name, "plan", exc) from exc
     if not isinstance(specs, Sequence) or not all(isinstance(spec, TaskSpec) for spec in specs):
-        log.error("driver %r: plan returned %r", name, specs)
+        # its type only: a plan's params may hold the request's secrets
+        log.error("driver %r: plan returned a %s", name, type(specs).__name__)
         raise DriverFailed(f"driver {name!r} returned a plan that is not a sequence of TaskSpec",
                            failureCode="INTERNAL_ERROR")
     return specs

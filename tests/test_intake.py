@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Message, Producer
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from framework.messaging import EmbeddedBroker
-from framework.messaging.intake import RequestIntake
+from framework.messaging.intake import GROUP_ID, RequestIntake
 
 
 class StoreDown(Exception):
@@ -44,6 +44,18 @@ def produce(broker: EmbeddedBroker, topic: str, *bodies: dict[str, Any]) -> None
     for body in bodies:  # one key: one partition, in this order
         producer.produce(topic, json.dumps(body).encode(), key=b"one")
     producer.flush(10)
+
+
+def committed(broker: EmbeddedBroker, topic: str) -> int | None:
+    """The intake group's committed offset on ``topic``'s partition of key ``one``."""
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": GROUP_ID})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    finally:
+        consumer.close()
+    found = [tp.offset for tp in offsets if tp.offset >= 0]
+    return found[0] if len(found) == 1 else None
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
@@ -92,6 +104,7 @@ def test_a_message_that_always_fails_is_skipped_and_the_next_ones_are_taken(
     assert (intake.accepted, intake.skipped) == (2, 1)
 
     # its offset was committed with the skip: the group does not read it again
+    assert wait_for(lambda: committed(kafka_broker, topic) == 3)
     intake.stop()
     again = Handler()
     intakes(topic, again)
