@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import requests
 from confluent_kafka import Producer
+from fixtures.brent import assert_driver_bug
 from fixtures.servers import ThreadServer
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "specs" / "schemas"
@@ -25,6 +26,18 @@ def body(name: str, lifecycle: str = "Create", **request_properties: Any) -> dic
             "requestProperties": {k: {"type": "string", "value": str(v)}
                                   for k, v in request_properties.items()},
             "deploymentLocation": {"name": "lab", "type": "Fake", "properties": {}}}
+
+
+def named(server: ThreadServer, name: str, timeout: float = 0.0) -> list[dict[str, Any]]:
+    """The operations whose resourceName is ``name``; waits up to ``timeout`` for one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ops = requests.get(f"{server.url}/api/lcm/operations", timeout=5).json()["operations"]
+        found = [o for o in ops if o.get("request", {}).get("systemProperties", {})
+                 .get("resourceName", {}).get("value") == name]
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.1)
 
 
 def wait_state(server: ThreadServer, op_id: str, *states: str,
@@ -153,18 +166,9 @@ def test_kafka_request_delivered_twice_makes_one_operation(server: ThreadServer,
         producer.produce("nfvd_lcm_requests", request, key=key)
     producer.produce("nfvd_lcm_requests", b"{not json", key="garbage")
     producer.flush(10)
-    deadline = time.monotonic() + 20
-    while True:
-        ops = requests.get(f"{server.url}/api/lcm/operations", timeout=5).json()["operations"]
-        mine = [o for o in ops if o.get("request", {}).get("systemProperties", {})
-                .get("resourceName", {}).get("value") == "vm-7"]
-        if mine or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    assert named(server, "vm-7", timeout=20)
     time.sleep(1)  # the second copy has had time to arrive too
-    ops = requests.get(f"{server.url}/api/lcm/operations", timeout=5).json()["operations"]
-    mine = [o for o in ops if o.get("request", {}).get("systemProperties", {})
-            .get("resourceName", {}).get("value") == "vm-7"]
+    mine = named(server, "vm-7")
     assert len(mine) == 1
     assert wait_state(server, mine[0]["id"], "COMPLETED")["state"] == "COMPLETED"
 
@@ -183,16 +187,9 @@ def test_a_kafka_request_nested_too_deeply_is_skipped_not_read_forever(
     producer.produce("nfvd_lcm_requests",
                      json.dumps({**body("vm-deep"), "idempotencyKey": key}).encode(), key=key)
     producer.flush(10)
-    deadline = time.monotonic() + 20
-    mine: list[dict[str, Any]] = []
-    while not mine and time.monotonic() < deadline:
-        ops = requests.get(f"{server.url}/api/lcm/operations", timeout=5).json()["operations"]
-        mine = [o for o in ops if o.get("request", {}).get("systemProperties", {})
-                .get("resourceName", {}).get("value") == "vm-deep"]
-        time.sleep(0.1)
-    assert len(mine) == 1, "the requests behind the nested ones were not read"
-    assert not [o for o in ops if o.get("request", {}).get("systemProperties", {})
-                .get("resourceName", {}).get("value") == "vm-deeper"]
+    assert len(named(server, "vm-deep", timeout=20)) == 1, \
+        "the requests behind the nested ones were not read"
+    assert not named(server, "vm-deeper")
 
 
 
@@ -208,14 +205,8 @@ def test_a_kafka_request_the_driver_cannot_plan_is_skipped_with_an_alarm(
     producer.produce("nfvd_lcm_requests", json.dumps({
         **body("vm-behind"), "idempotencyKey": key}).encode(), key=key)
     producer.flush(10)
-    deadline = time.monotonic() + 30
-    mine: list[dict[str, Any]] = []
-    while not mine and time.monotonic() < deadline:
-        ops = requests.get(f"{server.url}/api/lcm/operations", timeout=5).json()["operations"]
-        mine = [o for o in ops if o.get("request", {}).get("systemProperties", {})
-                .get("resourceName", {}).get("value") == "vm-behind"]
-        time.sleep(0.1)
-    assert len(mine) == 1, "the request behind the one that cannot be planned was not read"
+    assert len(named(server, "vm-behind", timeout=30)) == 1, \
+        "the request behind the one that cannot be planned was not read"
     alarms = [json.loads(m.value()) for m in kafka_consumer("nfvd_alarms", 1,
                                                             key="nfvd_lcm_requests")]
     assert [(a["alarm"], a["attempts"], a["error"]) for a in alarms] == \
@@ -227,12 +218,4 @@ def test_an_http_request_the_driver_cannot_plan_is_the_drivers_failure(
         server: ThreadServer, caplog: pytest.LogCaptureFixture) -> None:
     response = requests.post(f"{server.url}/api/lcm/operations",
                              json=body("vm-bug", fakePlanError="yes"), timeout=10)
-    assert response.status_code == 502
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["failureCode"] == "INTERNAL_ERROR"
-    assert problem["detail"] == ("driver 'fake' failed unexpectedly in plan "
-                                 f"(incident {problem['incident']})")
-    assert "injected" not in response.text and "RuntimeError" not in response.text
-    logged = [r for r in caplog.records if problem["incident"] in r.getMessage()]
-    assert logged and logged[0].exc_info is not None  # the traceback, for the operator
+    assert_driver_bug(response, "plan", caplog.records, "injected", "RuntimeError")

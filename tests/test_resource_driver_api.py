@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 import requests
 from confluent_kafka.admin import AdminClient
-from fixtures.brent import EXECUTE, FIND, TOPIC, ExecutionEvents, execute_body, package
+from fixtures.brent import (
+    EXECUTE,
+    FIND,
+    TOPIC,
+    ExecutionEvents,
+    assert_driver_bug,
+    execute_body,
+    package,
+)
 from fixtures.servers import ThreadServer
 
 from framework.engine import TaskSpec
@@ -368,15 +376,7 @@ def test_a_find_that_raises_is_the_drivers_failure_without_its_internals(
     body = execute_body("Create")
     response = post(server, FIND, {"instanceName": "raises", "driverFiles": body["driverFiles"],
                                    "deploymentLocation": body["deploymentLocation"]})
-    assert response.status_code == 502, response.text
-    problem = response.json()
-    assert problem["failureCode"] == "INTERNAL_ERROR"
-    assert problem["detail"] == ("driver 'fake' failed unexpectedly in find_reference "
-                                 f"(incident {problem['incident']})")
-    assert "10.0.0.9" not in response.text and "RuntimeError" not in response.text
-    # the operator finds the traceback by the incident id
-    logged = [r for r in caplog.records if problem["incident"] in r.getMessage()]
-    assert logged and logged[0].exc_info is not None
+    assert_driver_bug(response, "find_reference", caplog.records, "10.0.0.9", "RuntimeError")
 
 
 class OddPlans(FakeResourceDriver):
