@@ -218,6 +218,37 @@ def result_problem(result: object, max_bytes: int = MAX_RESULT_BYTES,
     return None
 
 
+def kept_details(name: str, details: object, max_bytes: int = MAX_RESULT_BYTES) -> object:
+    """A driver's ``details`` as the task keeps them, or a note of why they were left out.
+
+    Operators are shown them whole with the operation, so they must be a JSON object of at
+    most ``max_bytes``, nested at most :data:`MAX_DEPTH` levels; they are never sent to the
+    orchestrator, so details that are not do not fail the execution.
+    """
+    if not details:
+        return details
+    problem = None
+    if not isinstance(details, dict):
+        problem = f"a {type(details).__name__}, not a dict"
+    else:
+        try:
+            size = len(json.dumps(details, separators=(",", ":"), ensure_ascii=False,
+                                  allow_nan=False).encode("utf-8"))
+        except RecursionError:
+            problem = f"nested more than {MAX_DEPTH} levels"
+        except (TypeError, ValueError) as exc:  # NaN, a lone surrogate, a cycle
+            problem = f"not JSON: {str(exc)[:120]}"
+        else:
+            if size > max_bytes:
+                problem = f"{size} bytes, more than the limit of {max_bytes}"
+            elif size > 2 * MAX_DEPTH and too_deep(details, MAX_DEPTH):
+                problem = f"nested more than {MAX_DEPTH} levels"
+    if problem is None:
+        return details
+    log.warning("driver %r: its details were left out: %s", name, problem)
+    return {"omitted": f"the driver's details were {problem}"}
+
+
 class LifecycleTask(TaskType):
     """Runs one transition with ``driver.execute_lifecycle``; the request is in the params.
 
@@ -258,7 +289,8 @@ class LifecycleTask(TaskType):
             raise LifecycleFailed("INTERNAL_ERROR", f"driver {self.name!r} returned {problem}")
         self._returned.add(ctx)
         done = {"outputs": result.outputs, "associatedTopology": result.associated_topology}
-        return {**done, "details": result.details} if result.details else done
+        details = kept_details(self.name, result.details, self.max_result_bytes)
+        return {**done, "details": details} if details else done
 
     def postcondition(self, ctx: TaskContext) -> Verdict:
         verified = self.driver.verify_lifecycle(self._request(ctx))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from framework.execution_events import ExecutionNotifier
-from framework.lifecycle import MAX_RESULT_BYTES, result_problem
+from framework.lifecycle import MAX_RESULT_BYTES, kept_details, redact, result_problem
 from framework.plugins.resource import LifecycleResult
 from framework.store.notices import TaskOutcome, Transition
 
@@ -128,3 +128,24 @@ def test_what_is_not_an_object_in_a_task_result_is_left_out_of_the_message() -> 
     [message] = context.published
     assert (message["status"], message["outputs"], message["associatedTopology"]) == \
         ("COMPLETE", {"ip": "10.0.0.7"}, {})
+
+
+def test_details_operators_could_not_be_shown_are_left_out_with_a_note() -> None:
+    """Details are shown to operators whole, redacted level by level: details nested deeper
+    than that walk can go would make every GET of the operation fail."""
+    deep = {"trace": nested(900)}
+    with pytest.raises(RecursionError):
+        redact(deep)
+    kept = kept_details("fake", deep)
+    assert kept == {"omitted": "the driver's details were nested more than 64 levels"}
+    assert redact(kept) == kept
+    assert kept_details("fake", {"log": "x" * 2000}, max_bytes=1000) == {
+        "omitted": "the driver's details were 2010 bytes, more than the limit of 1000"}
+    assert kept_details("fake", ["a"]) == {
+        "omitted": "the driver's details were a list, not a dict"}
+    assert kept_details("fake", {"at": datetime.date(2026, 11, 22)}) == {
+        "omitted": "the driver's details were not JSON: Object of type date is not JSON "
+                   "serializable"}
+    fine = {"exitCode": 0, "stdout": "ok", "trace": nested(62)}
+    assert kept_details("fake", fine) is fine
+    assert kept_details("fake", {}) == {}

@@ -160,6 +160,20 @@ def test_a_result_the_server_would_refuse_fails_in_the_kit_as_on_the_server() ->
         "driver 'ReturnsAList' returned outputs that is a list, not a dict"
 
 
+class DeepDetails(FakeResourceDriver):
+    def execute_lifecycle(self, request: LifecycleRequest) -> LifecycleResult:
+        trace: Any = "leaf"
+        for _ in range(100):
+            trace = [trace]
+        return LifecycleResult(outputs={"ip": "10.0.0.7"}, details={"trace": trace})
+
+
+def test_details_that_could_not_be_shown_are_left_out_but_the_execution_completes() -> None:
+    result = run_lifecycle(DeepDetails(), "Start")
+    assert result.outputs == {"ip": "10.0.0.7"}
+    assert result.details == {"omitted": "the driver's details were nested more than 64 levels"}
+
+
 def test_a_plan_that_raises_fails_in_the_kit_as_the_server_answers_it() -> None:
     with pytest.raises(DriverFailed) as failed:
         run_lifecycle(PlanRaises(), "Create")
