@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from framework.lifecycle import MAX_RESULT_BYTES
+from framework.lifecycle import MAX_RESULT_BYTES, compact_bytes
 from framework.messaging.dedupe import MESSAGE_ID_HEADER
 from framework.plugins.resource import FAILURE_CODES
 from framework.store.notices import NoticeContext, Transition
@@ -86,8 +85,7 @@ class ExecutionNotifier:
                                          (topology, task.result.get("associatedTopology"))):
                         if isinstance(part, dict):
                             merged.update(part)
-            size = len(json.dumps({"outputs": outputs, "associatedTopology": topology},
-                                  separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+            size = compact_bytes({"outputs": outputs, "associatedTopology": topology})
             if size <= self.max_result_bytes:
                 self._publish(context, transition, {"status": "COMPLETE", "outputs": outputs,
                                                     "associatedTopology": topology},

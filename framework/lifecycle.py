@@ -171,6 +171,38 @@ def driver_plan(name: str, driver: ResourceDriver, request: LifecycleRequest,
     return specs
 
 
+def compact_bytes(value: object) -> int:
+    """The bytes of ``value`` as compact UTF-8 JSON, as a Kafka message carries it; raises
+    what :func:`json.dumps` raises, and UnicodeEncodeError for a lone surrogate."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode("utf-8"))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unfit:
+    """Why a driver's value cannot be kept as it is: its ``size`` when over the limit, the
+    encoder's ``error`` when it is not JSON; neither when it is nested too deeply."""
+
+    size: int | None = None
+    error: str | None = None
+
+
+def _unfit_json(value: object, max_bytes: int, depth: int) -> _Unfit | None:
+    """None when ``value`` is JSON of at most ``max_bytes`` bytes and ``depth`` levels."""
+    try:
+        size = compact_bytes(value)
+    except RecursionError:
+        return _Unfit()
+    except (TypeError, ValueError) as exc:  # NaN, a lone surrogate, a cycle
+        return _Unfit(error=str(exc)[:120])
+    if size > max_bytes:
+        return _Unfit(size=size)
+    # each level takes two brackets: a shorter text cannot be too deep (most values)
+    if size > 2 * depth and too_deep(value, depth):
+        return _Unfit()
+    return None
+
+
 def result_problem(result: object, max_bytes: int = MAX_RESULT_BYTES,
                    expected: type[LifecycleResult | FindReferenceResult] = LifecycleResult,
                    ) -> str | None:
@@ -201,21 +233,16 @@ def result_problem(result: object, max_bytes: int = MAX_RESULT_BYTES,
                                       and isinstance(entry.get("type"), str)):
             return (f"associatedTopology entry {name[:60]!r} that is neither null nor an "
                     "object with string 'id' and 'type'")
-    deep = f"outputs or associatedTopology nested more than {MAX_DEPTH} levels"
-    try:
-        size = len(json.dumps(shown, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False).encode("utf-8"))
-    except RecursionError:
-        return deep
-    except (TypeError, ValueError) as exc:  # NaN, a lone surrogate, a cycle
-        return f"outputs or associatedTopology that is not JSON: {str(exc)[:120]}"
-    if size > max_bytes:
-        return (f"outputs and associatedTopology of {size} bytes as compact JSON, more than "
-                f"the limit of {max_bytes} (setting driver_result_max_bytes)")
-    # each level takes two brackets: a shorter text cannot be too deep (most results)
-    if size > 2 * (MAX_DEPTH + 1) and too_deep(shown, MAX_DEPTH + 1):
-        return deep
-    return None
+    # one level more than MAX_DEPTH: ``shown`` wraps the two members
+    unfit = _unfit_json(shown, max_bytes, MAX_DEPTH + 1)
+    if unfit is None:
+        return None
+    if unfit.size is not None:
+        return (f"outputs and associatedTopology of {unfit.size} bytes as compact JSON, more "
+                f"than the limit of {max_bytes} (setting driver_result_max_bytes)")
+    if unfit.error is not None:
+        return f"outputs or associatedTopology that is not JSON: {unfit.error}"
+    return f"outputs or associatedTopology nested more than {MAX_DEPTH} levels"
 
 
 def kept_details(name: str, details: object, max_bytes: int = MAX_RESULT_BYTES) -> object:
@@ -227,24 +254,18 @@ def kept_details(name: str, details: object, max_bytes: int = MAX_RESULT_BYTES) 
     """
     if not details:
         return details
-    problem = None
     if not isinstance(details, dict):
         problem = f"a {type(details).__name__}, not a dict"
     else:
-        try:
-            size = len(json.dumps(details, separators=(",", ":"), ensure_ascii=False,
-                                  allow_nan=False).encode("utf-8"))
-        except RecursionError:
-            problem = f"nested more than {MAX_DEPTH} levels"
-        except (TypeError, ValueError) as exc:  # NaN, a lone surrogate, a cycle
-            problem = f"not JSON: {str(exc)[:120]}"
+        unfit = _unfit_json(details, max_bytes, MAX_DEPTH)
+        if unfit is None:
+            return details
+        if unfit.size is not None:
+            problem = f"{unfit.size} bytes, more than the limit of {max_bytes}"
+        elif unfit.error is not None:
+            problem = f"not JSON: {unfit.error}"
         else:
-            if size > max_bytes:
-                problem = f"{size} bytes, more than the limit of {max_bytes}"
-            elif size > 2 * MAX_DEPTH and too_deep(details, MAX_DEPTH):
-                problem = f"nested more than {MAX_DEPTH} levels"
-    if problem is None:
-        return details
+            problem = f"nested more than {MAX_DEPTH} levels"
     log.warning("driver %r: its details were left out: %s", name, problem)
     return {"omitted": f"the driver's details were {problem}"}
 
