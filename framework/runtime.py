@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,8 @@ from framework.metrics import Labels, Registry
 from framework.plugins.registry import PluginRegistry
 
 if TYPE_CHECKING:
+    from confluent_kafka import Message
+
     from framework.alarms import Alarms
     from framework.coordination.rolling import RollingUpdates
     from framework.coordination.scripts import Coordinator
@@ -94,8 +97,10 @@ class Runtime:
                 self.broker.start()
             self.producer = EventProducer(self.kafka_servers, self.settings.kafka_properties)
             self.relay = OutboxRelay(self.store, self.producer,
-                                     kafka_properties=self.settings.kafka_properties,
-                                     alarms=Alarms(self.alarm_count, self.store))
+                                     kafka_properties=self.settings.kafka_properties)
+            # the one source of alarms; the relay writes its own in its set-aside transaction
+            alarms = Alarms(self.alarm_count, self.store, self.relay.notify)
+            self.relay.alarms = alarms
             # every commit may have added outbox rows: publish them now, not at the next poll
             self.lifecycles = _lifecycles(self.settings, self.store, self.plugins,
                                           on_commit=self.relay.notify,
@@ -103,8 +108,7 @@ class Runtime:
                                           discovery=lambda: self._discovery())
             self.executions = _executions(self.settings, self.lifecycles)
             self.rolling_updates = _rolling_updates(self.settings, self.lifecycles)
-            self.discovery = discovery(self.plugins, Alarms(self.alarm_count, self.store,
-                                                            self.relay.notify),
+            self.discovery = discovery(self.plugins, alarms,
                                        timeout=self.settings.hpa_timeout_seconds)
             self.registry = _registry(self.settings, self.store, self.lifecycles)
             self.workloads = _workloads(self.settings, self.lifecycles,
@@ -113,15 +117,10 @@ class Runtime:
             self.lifecycles.engine.start()
             self.relay.start()
             if self.settings.kafka_intake:
-                alarms = Alarms(self.alarm_count, self.store, self.relay.notify)
                 self.intake = RequestIntake(
                     self.kafka_servers, self._take_request,
                     properties=self.settings.kafka_properties, transient=store_unavailable,
-                    on_skipped=lambda message, attempts, exc: alarms.raise_alarm(
-                        "kafka-request-skipped", message.topic() or "", {
-                            "partition": message.partition(), "offset": message.offset(),
-                            "attempts": attempts, "error": type(exc).__name__,
-                            "reason": f"{type(exc).__name__} on each of {attempts} attempts"}))
+                    on_skipped=functools.partial(_request_skipped, alarms))
                 self.intake.start()
         except BaseException:
             self.stop()
@@ -281,6 +280,15 @@ def _rolling_updates(settings: Settings, lifecycles: Lifecycles) -> RollingUpdat
     return RollingUpdates(lifecycles.engine, lifecycles.plugins,
                           timeout=settings.coordination_timeout_seconds,
                           max_package_bytes=settings.driver_files_max_bytes)
+
+
+def _request_skipped(alarms: Alarms, message: Message, attempts: int, exc: Exception) -> None:
+    """The alarm of a request the intake skipped: the error's type, not its text, which may
+    quote the request."""
+    alarms.raise_alarm("kafka-request-skipped", message.topic() or "", {
+        "partition": message.partition(), "offset": message.offset(), "attempts": attempts,
+        "error": type(exc).__name__,
+        "reason": f"{type(exc).__name__} on each of {attempts} attempts"})
 
 
 def store_unavailable(exc: Exception) -> bool:
