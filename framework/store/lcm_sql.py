@@ -97,10 +97,16 @@ LEASES = Prepared(select(T.c.operation_id, T.c.idx, T.c.lease_owner, T.c.lease_e
 # One probe per operation processing (its counter) or rolling back (an index).
 _compensable = select(T.c.idx).where(
     T.c.operation_id == O.c.id, T.c.rdeps_left == 0, IS_COMPENSABLE).exists()
-_runnable = union_all(
-    select(O.c.id, O.c.created_at).where(O.c.state == Op.PROCESSING, O.c.ready > 0),
-    select(O.c.id, O.c.created_at).where(O.c.state == Op.ROLLING_BACK, _compensable),
-).subquery()
+# Each half takes the oldest ``b_limit`` of its state along the (state, created_at) index
+# before they are merged: ordering the union itself would read and sort every operation
+# waiting to run, a cost that grows with the backlog on every scan of the scheduler.
+_runnable = union_all(*(
+    select(half.c.id, half.c.created_at) for half in (
+        select(O.c.id, O.c.created_at).where(where).order_by(O.c.created_at)
+        .limit(_b("b_limit")).subquery()
+        for where in ((O.c.state == Op.PROCESSING) & (O.c.ready > 0),
+                      (O.c.state == Op.ROLLING_BACK) & _compensable))
+)).subquery()
 RUNNABLE = Prepared(select(_runnable.c.id).order_by(_runnable.c.created_at)
                     .limit(_b("b_limit")))
 
