@@ -8,7 +8,19 @@ from typing import Any
 
 import jsonschema
 
+from framework.engine.model import too_deep as _too_deep
 from framework.errors import BadRequest
+
+#: The deepest nesting of arrays and objects a request may have: more than any request
+#: needs, and far from the depth where Python's recursion limit stops the code that walks a
+#: request (the schema check, redaction for operators, storage).
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` (parsed JSON) nests arrays and objects more than ``limit`` levels
+    deep (by default, more than a request may); walked one level at a time."""
+    return _too_deep(value, limit)
 
 
 @functools.cache
@@ -21,33 +33,6 @@ def _request_validator() -> jsonschema.protocols.Validator:
     schema["required"] = [*schema["required"], "idempotencyKey"]
     validator_class = jsonschema.validators.validator_for(schema, jsonschema.Draft4Validator)
     return validator_class(schema)
-
-
-#: The deepest nesting of arrays and objects a request may have: more than any request
-#: needs, and far from the depth where Python's recursion limit stops the code that walks a
-#: request (the schema check, redaction for operators, storage).
-MAX_DEPTH = 64
-
-
-_CONTAINERS = (dict, list)
-
-
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether ``value`` (parsed JSON) nests arrays and objects more than ``limit`` levels
-    deep; a scalar is not (it runs on every request of the driver API: one level at a time,
-    without recursion)."""
-    level: list[Any] = [value] if isinstance(value, _CONTAINERS) else []
-    depth = 0
-    while level:
-        depth += 1
-        if depth > limit:
-            return True
-        below: list[Any] = []
-        for item in level:
-            below += [child for child in (item.values() if isinstance(item, dict) else item)
-                      if isinstance(child, _CONTAINERS)]
-        level = below
-    return False
 
 
 #: Rules whose messages name only properties, never a value the sender gave.

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import json
 import math
 from collections.abc import Collection, Sequence
 
 from framework.engine import machine
-from framework.engine.model import MAX_NAME, TaskSpec, TaskState
+from framework.engine.model import MAX_NAME, TaskSpec, TaskState, json_problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +54,9 @@ def _check_name(what: str, value: object) -> str:
 def _check_spec(spec: TaskSpec) -> None:
     name = _check_name("a task name", spec.name)
     _check_name(f"the type of task {name!r}", spec.type)
-    try:
-        json.dumps(dict(spec.params), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the params of task {name!r} are not JSON: {exc}") from None
+    problem = json_problem(dict(spec.params))
+    if problem is not None:
+        raise ValueError(f"the params of task {name!r} are {problem}")
     if spec.timeout is not None and not (math.isfinite(spec.timeout) and spec.timeout > 0):
         raise ValueError(f"the timeout of task {name!r} must be a positive number of seconds")
     for dep in spec.depends_on:

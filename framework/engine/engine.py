@@ -18,6 +18,7 @@ from framework.engine.model import (
     TaskSpec,
     TaskState,
     TaskView,
+    json_problem,
 )
 from framework.engine.ports import (
     Claim,
@@ -122,11 +123,9 @@ class Engine:
                 isinstance(idempotency_key, str) and 0 < len(idempotency_key)
                 <= MAX_IDEMPOTENCY_KEY):
             raise ValueError(f"the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
-        if request is not None:
-            try:
-                json.dumps(dict(request), allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"the request is not a JSON object: {exc}") from None
+        problem = None if request is None else json_problem(dict(request))
+        if problem is not None:
+            raise ValueError(f"the request is {problem}")
         for name, content in (attachments or {}).items():
             if not (isinstance(name, str) and 0 < len(name) <= MAX_NAME
                     and isinstance(content, bytes)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,46 @@ from typing import Any
 MAX_NAME = 128
 #: Errors and reasons are cut to this many characters when stored or announced.
 MAX_ERROR = 4096
+#: The deepest nesting of arrays and objects in anything the engine stores (an operation's
+#: request, a task's params, result or side effect): room for a request at nfvd's request
+#: limit (``framework.validation.MAX_DEPTH``, 64) inside a task's params, and far from the
+#: some 450 levels where Python's recursion limit stops redaction for operators.
+MAX_DEPTH = 128
+
+_CONTAINERS = (dict, list)
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` (parsed JSON) nests arrays and objects more than ``limit`` levels
+    deep; a scalar is not (it runs on every request of the driver API: one level at a time,
+    without recursion)."""
+    level: list[Any] = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            below += [child for child in (item.values() if isinstance(item, dict) else item)
+                      if isinstance(child, _CONTAINERS)]
+        level = below
+    return False
+
+
+def json_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be stored and shown ("not JSON: ...", "nested more than 128
+    levels deep"), or None when it can."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except RecursionError:
+        return f"nested more than {MAX_DEPTH} levels deep"
+    except (TypeError, ValueError) as exc:
+        return f"not JSON: {exc}"
+    # every level takes two characters at least: a shorter text is not walked
+    if len(text) > 2 * MAX_DEPTH and too_deep(value):
+        return f"nested more than {MAX_DEPTH} levels deep"
+    return None
 
 
 class OperationState(enum.StrEnum):

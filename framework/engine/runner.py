@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from framework.engine.model import MAX_ERROR, TaskState, Verdict, clip
+from framework.engine.model import MAX_DEPTH, MAX_ERROR, TaskState, Verdict, clip, too_deep
 from framework.engine.ports import Claim, Outcome
 from framework.engine.task import ActionFailed, LeaseLost, TaskCatalog, TaskContext, TaskType
 
@@ -30,7 +30,11 @@ def verdict_of(value: object, step: str) -> Verdict:
 def _json_result(value: Any) -> Any:
     if value is None:
         return None
-    json.dumps(value, allow_nan=False)  # TypeError/ValueError: not storable
+    text = json.dumps(value, allow_nan=False)  # TypeError/ValueError: not storable
+    # redaction and encoding for GET /api/lcm/operations would recurse (each level takes
+    # two characters at least: a shorter text is not walked)
+    if len(text) > 2 * MAX_DEPTH and too_deep(value):
+        raise ValueError(f"the result is nested more than {MAX_DEPTH} levels deep")
     return value
 
 

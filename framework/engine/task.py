@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import abc
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from framework.engine.model import Verdict
+from framework.engine.model import Verdict, json_problem
 
 
 class LeaseLost(RuntimeError):
@@ -97,7 +96,9 @@ class TaskContext:
         if self._frozen_reason is not None:
             raise RuntimeError(f"no side effect may be recorded {self._frozen_reason}")
         entry = dict(effect)
-        json.dumps(entry, allow_nan=False)  # refuse what could not be stored
+        problem = json_problem(entry)  # refuse what could not be stored and shown
+        if problem is not None:
+            raise ValueError(f"the side effect is {problem}")
         with self._lock:
             proposed = [*self._side_effects, entry]
             if self._save is not None and not self._save(proposed):
@@ -206,7 +207,8 @@ class TaskCatalog:
             if effect is None:
                 return None
             declared = dict(effect)
-            json.dumps(declared, allow_nan=False)
+            if json_problem(declared) is not None:
+                return None
         except Exception:  # a declaration is plugin code: it may raise anything
             return None
         return declared
