@@ -16,7 +16,7 @@ MAX_ERROR = 4096
 #: The deepest nesting of arrays and objects in anything the engine stores (an operation's
 #: request, a task's params, result or side effect): room for a request at nfvd's request
 #: limit (``framework.validation.MAX_DEPTH``, 64) inside a task's params, and far from the
-#: some 450 levels where Python's recursion limit stops redaction for operators.
+#: 450 levels or so where Python's recursion limit stops redaction for operators.
 MAX_DEPTH = 128
 
 _CONTAINERS = (dict, list)

@@ -30,10 +30,13 @@ def verdict_of(value: object, step: str) -> Verdict:
 def _json_result(value: Any) -> Any:
     if value is None:
         return None
-    text = json.dumps(value, allow_nan=False)  # TypeError/ValueError: not storable
+    try:
+        text: str | None = json.dumps(value, allow_nan=False)  # TypeError/ValueError: not JSON
+    except RecursionError:
+        text = None
     # redaction and encoding for GET /api/lcm/operations would recurse (each level takes
     # two characters at least: a shorter text is not walked)
-    if len(text) > 2 * MAX_DEPTH and too_deep(value):
+    if text is None or (len(text) > 2 * MAX_DEPTH and too_deep(value)):
         raise ValueError(f"the result is nested more than {MAX_DEPTH} levels deep")
     return value
 
