@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framework.engine import Engine, OperationView, TaskCatalog, TaskContext, TaskSpec, TaskType
-from framework.engine.model import Verdict
+from framework.engine.model import Verdict, nests_deeper
 from framework.errors import BadRequest, DriverFailed
 from framework.packages import stored_directory
 from framework.plugins.registry import PluginRegistry
@@ -24,7 +24,7 @@ from framework.plugins.resource import (
     ResourceDriver,
     ResourceDriverError,
 )
-from framework.validation import MAX_DEPTH, too_deep
+from framework.validation import MAX_DEPTH
 
 if TYPE_CHECKING:
     from framework.workload_tasks import WorkloadContext
@@ -197,8 +197,7 @@ def _unfit_json(value: object, max_bytes: int, depth: int) -> _Unfit | None:
         return _Unfit(error=str(exc)[:120])
     if size > max_bytes:
         return _Unfit(size=size)
-    # each level takes two brackets: a shorter text cannot be too deep (most values)
-    if size > 2 * depth and too_deep(value, depth):
+    if nests_deeper(value, depth, size):
         return _Unfit()
     return None
 

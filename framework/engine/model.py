@@ -40,19 +40,31 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+def nests_deeper(value: Any, limit: int, length: int) -> bool:
+    """:func:`too_deep` for a value whose JSON takes ``length`` characters (or bytes): every
+    level takes two at least, so the usual short value is not walked."""
+    return length > 2 * limit and too_deep(value, limit)
+
+
+def too_deep_to_store(value: Any) -> bool:
+    """Whether ``value`` nests more than :data:`MAX_DEPTH` levels (also when the JSON
+    encoder gives up on its recursion limit); raises what :func:`json.dumps` raises for a
+    value that is not JSON."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except RecursionError:
+        return True
+    return nests_deeper(value, MAX_DEPTH, len(text))
+
+
 def json_problem(value: Any) -> str | None:
     """Why ``value`` cannot be stored and shown ("not JSON: ...", "nested more than 128
     levels deep"), or None when it can."""
     try:
-        text = json.dumps(value, allow_nan=False)
-    except RecursionError:
-        return f"nested more than {MAX_DEPTH} levels deep"
+        deep = too_deep_to_store(value)
     except (TypeError, ValueError) as exc:
         return f"not JSON: {exc}"
-    # every level takes two characters at least: a shorter text is not walked
-    if len(text) > 2 * MAX_DEPTH and too_deep(value):
-        return f"nested more than {MAX_DEPTH} levels deep"
-    return None
+    return f"nested more than {MAX_DEPTH} levels deep" if deep else None
 
 
 class OperationState(enum.StrEnum):

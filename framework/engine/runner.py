@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from framework.engine.model import MAX_DEPTH, MAX_ERROR, TaskState, Verdict, clip, too_deep
+from framework.engine.model import (
+    MAX_DEPTH,
+    MAX_ERROR,
+    TaskState,
+    Verdict,
+    clip,
+    too_deep_to_store,
+)
 from framework.engine.ports import Claim, Outcome
 from framework.engine.task import ActionFailed, LeaseLost, TaskCatalog, TaskContext, TaskType
 
@@ -30,13 +36,9 @@ def verdict_of(value: object, step: str) -> Verdict:
 def _json_result(value: Any) -> Any:
     if value is None:
         return None
-    try:
-        text: str | None = json.dumps(value, allow_nan=False)  # TypeError/ValueError: not JSON
-    except RecursionError:
-        text = None
-    # redaction and encoding for GET /api/lcm/operations would recurse (each level takes
-    # two characters at least: a shorter text is not walked)
-    if text is None or (len(text) > 2 * MAX_DEPTH and too_deep(value)):
+    # TypeError/ValueError as they come when it is not JSON; too deep, redaction and
+    # encoding for GET /api/lcm/operations would recurse
+    if too_deep_to_store(value):
         raise ValueError(f"the result is nested more than {MAX_DEPTH} levels deep")
     return value
 
