@@ -6,7 +6,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import (
@@ -225,6 +225,27 @@ class MessageIdScanner:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def published_rows(scanner: MessageIdScanner, rows: Iterable[Any], clock_margin: float
+                   ) -> tuple[list[int], int, ScanResult]:
+    """Which outbox ``rows`` (with ``id``, ``topic``, ``headers``, ``created_at``) are on
+    Kafka already, by their message id: their ids, how many message ids were looked for,
+    and the scan's result. Each topic is read from ``clock_margin`` seconds before the
+    oldest of its rows with an id."""
+    pending: dict[tuple[str, str], list[int]] = {}  # (topic, message id): row ids
+    oldest: dict[str, float] = {}  # topic: created_at of its oldest row with an id
+    for row in rows:
+        found = message_id(row.headers)
+        if found is not None:
+            pending.setdefault((row.topic, found), []).append(row.id)
+            oldest[row.topic] = min(oldest.get(row.topic, row.created_at), row.created_at)
+    wanted = {topic: Wanted(frozenset(i for t, i in pending if t == topic),
+                            since - clock_margin) for topic, since in oldest.items()}
+    result = scanner.scan(wanted)
+    sent = [row_id for (topic, found), ids in pending.items()
+            if found in result.found[topic] for row_id in ids]
+    return sent, len(pending), result
 
 
 def _message_id_of(message: Message) -> str | None:

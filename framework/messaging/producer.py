@@ -30,8 +30,25 @@ class MessagingError(Exception):
 
 
 class MessageRefused(MessagingError):
-    """The producer will never take this message as it is: it is larger than its
-    ``message.max.bytes``. Sending it again cannot succeed."""
+    """Kafka will never take this message as it is. Sending it again cannot succeed.
+
+    Raised by :meth:`EventProducer.publish` for a message larger than the producer's
+    ``message.max.bytes``, and set on a delivery's future when the broker refused the
+    record itself (see ``REFUSED_BY_BROKER``).
+    """
+
+
+#: What a broker answers for a record it will never store as it is: larger than the
+#: topic's ``max.message.bytes``, a batch over its limit, or a record its validation
+#: refuses (a schema, a missing key on a compacted topic).
+REFUSED_BY_BROKER = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE,
+                               KafkaError.INVALID_RECORD})
+#: After these, this producer's messages are lost causes: the next publish starts a new one.
+#: Timed-out messages may leave the idempotent producer unable to go on; and after a
+#: refused record librdkafka's idempotent producer bumps its epoch, which some brokers
+#: answer by fencing it for good.
+_RENEW_AFTER = frozenset({KafkaError._MSG_TIMED_OUT, KafkaError.PRODUCER_FENCED,
+                          KafkaError.INVALID_PRODUCER_EPOCH})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +117,7 @@ class EventProducer:
                 f"kafka {bootstrap_servers}: bad configuration: {self._redact(_reason(exc))}"
             ) from None
         self._stale = False
+        self._stale_because = ""
         self._closed = False
         self._close_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -130,12 +148,16 @@ class EventProducer:
         future: Future[Delivery] = Future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
-            if error is not None and error.code() == KafkaError._MSG_TIMED_OUT:
+            if error is not None and error.code() in _RENEW_AFTER:
+                self._stale_because = error.str()
                 self._stale = True
             if not future.set_running_or_notify_cancel():
                 return
             if error is not None:
-                future.set_exception(MessagingError(f"kafka {topic}: {self._redact(error.str())}"))
+                reason = f"kafka {topic}: {self._redact(error.str())}"
+                future.set_exception(
+                    MessageRefused(f"{reason} ({len(payload)} bytes)")
+                    if error.code() in REFUSED_BY_BROKER else MessagingError(reason))
             else:
                 future.set_result(Delivery(message.topic() or topic, message.partition() or 0,
                                            message.offset() or 0))
@@ -172,8 +194,8 @@ class EventProducer:
                 return
             old, self._producer = self._producer, Producer(self._config)
             self._stale = False
-        log.warning("kafka %s: messages timed out; starting a new producer",
-                    self.bootstrap_servers)
+        log.warning("kafka %s: %s; starting a new producer", self.bootstrap_servers,
+                    self._redact(self._stale_because))
         old.purge()
         old.flush(1.0)  # serves the purge reports, failing the futures still waiting
 

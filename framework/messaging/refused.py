@@ -1,23 +1,32 @@
 """Outbox rows Kafka refuses for good: set aside, so that the rows after them go on.
 
 The relay publishes the outbox in id order and holds back every row after one that fails,
-which is right while Kafka is away: the row will go once it is back. A message the
-producer can never take as it is (larger than its ``message.max.bytes``) would hold them
-back for ever, every later event of every operation with them. Such a row is moved to the
-table ``outbox_refused`` with the reason, and the alarm ``kafka-message-refused`` is raised
-in the same transaction; the rows after it go on.
+which is right while Kafka is away: the row will go once it is back. A message Kafka can
+never take as it is would hold them back for ever, every later event of every operation
+with them: one larger than the producer's ``message.max.bytes``, refused before it is
+sent, or one the broker refuses (larger than the topic's ``max.message.bytes``, or failing
+the broker's validation). Such a row is moved to the table ``outbox_refused`` with the
+reason, and the alarm ``kafka-message-refused`` is raised in the same transaction; the
+rows after it go on.
+
+A broker refuses a whole batch of records for the one it will not store, so a refusal on
+delivery does not say which row it was. The relay then sends each row that was on its way
+alone, waiting for each (:func:`send_alone`): a row refused alone is the one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from sqlalchemy import delete, insert
 
 from framework.alarms import Alarms
+from framework.messaging.producer import EventProducer, MessageRefused, MessagingError
 from framework.store import Store
 from framework.store.tables import outbox, outbox_refused
 
@@ -49,3 +58,28 @@ def set_aside(store: Store, row_id: int, row: Mapping[str, Any], reason: str,
     log.error("outbox relay: kafka refuses outbox row %d (topic %s, key %s, %d bytes) for "
               "good: %s; it is kept in %s and the rows after it go on", row_id, row["topic"],
               row["key"], size, reason, outbox_refused.name)
+
+
+def send_alone(store: Store, producer: EventProducer, row: Mapping[str, Any], timeout: float,
+               alarms: Alarms | None = None) -> bool:
+    """Publishes outbox row ``row`` as the only message on its way and waits for Kafka.
+
+    True when Kafka stored it; False when Kafka refused it, and it is set aside. Raises
+    :class:`MessagingError` when it was not delivered within ``timeout`` seconds, or for
+    another reason: the row stays in the outbox.
+    """
+    headers = json.loads(row["headers"]) if row["headers"] else None
+    try:
+        if producer.flush(timeout):  # nothing else in its batch
+            raise MessagingError(f"kafka {producer.bootstrap_servers}: earlier messages "
+                                 f"still undelivered after {timeout:g}s")
+        future = producer.publish(row["topic"], row["payload"].encode(), key=row["key"],
+                                  headers=headers)
+        future.result(timeout)
+    except MessageRefused as exc:
+        set_aside(store, row["id"], row, str(exc), alarms)
+        return False
+    except FutureTimeout:
+        raise MessagingError(f"kafka {row['topic']}: outbox row {row['id']} not delivered "
+                             f"within {timeout:g}s") from None
+    return True

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, Row, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from framework.messaging.dedupe import MESSAGE_ID_HEADER, MessageIdScanner, Wanted, message_id
+from framework.messaging.dedupe import MESSAGE_ID_HEADER, MessageIdScanner, published_rows
 from framework.messaging.leadership import Leadership
 from framework.messaging.producer import Delivery, EventProducer, MessageRefused, MessagingError
-from framework.messaging.refused import set_aside
+from framework.messaging.refused import send_alone, set_aside
 from framework.store import Store
 from framework.store.outbox_rows import Written
 from framework.store.prepared import Prepared
@@ -86,6 +86,8 @@ class OutboxRelay:
         self._sending = threading.Lock()
         #: Rows handed over by committing threads, not sent yet (see :meth:`handoff`).
         self._handed: collections.deque[tuple[int, Mapping[str, Any]]] = collections.deque()
+        #: Rows up to this id were on their way when the broker refused one: sent alone.
+        self._alone_through = 0
         #: Whether the next pass reads the outbox (see :meth:`_pass`).
         self._read_needed = True
         self._wake = threading.Event()
@@ -286,12 +288,7 @@ class OutboxRelay:
             if skipped:
                 rows = self._next_batch(self._room())
         for row in rows:
-            try:
-                self._publish(row.id, row.topic, row.payload, row.key, row.headers)
-            except MessageRefused as exc:  # sending it again cannot succeed: set it aside
-                set_aside(self.store, row.id, row._asdict(), str(exc), self.alarms)
-                self.refused += 1
-                self._read_needed = True  # the alarm's row
+            self._send(row)
         confirmed = self._confirmed
         failure: BaseException | None = None
         while self._inflight and self._inflight[0][1].done():
@@ -299,6 +296,8 @@ class OutboxRelay:
             try:
                 future.result()
             except MessagingError as exc:
+                if isinstance(exc, MessageRefused):  # by the broker, for one row of a batch
+                    self._alone_through = self._inflight[-1][0]
                 failure = exc
                 break
             confirmed.append(row_id)
@@ -312,6 +311,21 @@ class OutboxRelay:
         if failure is not None:
             raise failure
         return moved + skipped + len(rows) + deleted
+
+    def _send(self, row: Row[Any]) -> None:
+        """Publishes a row read from the outbox, or sets it aside if Kafka never takes it."""
+        if row.id > self._alone_through:
+            try:
+                self._publish(row.id, row.topic, row.payload, row.key, row.headers)
+                return
+            except MessageRefused as exc:  # sending it again cannot succeed
+                set_aside(self.store, row.id, row._asdict(), str(exc), self.alarms)
+        elif send_alone(self.store, self.producer, row._asdict(), self.scanner.timeout,
+                        self.alarms):  # on its way when the broker refused a batch
+            self._confirmed.append(row.id)
+            return
+        self.refused += 1
+        self._read_needed = True  # the alarm's row
 
     def _delivered(self, _future: Future[Delivery]) -> None:
         # Confirmed rows are deleted with the next batch (or at the next poll): waking for
@@ -361,24 +375,13 @@ class OutboxRelay:
                 select(outbox.c.id, outbox.c.topic, outbox.c.headers, outbox.c.created_at)
                 .where(outbox.c.id <= high)
                 .where(outbox.c.headers.contains(MESSAGE_ID_HEADER, autoescape=True))).all()
-        pending: dict[tuple[str, str], list[int]] = {}  # (topic, message id): row ids
-        oldest: dict[str, float] = {}  # topic: created_at of its oldest row with an id
-        for row in rows:
-            found = message_id(row.headers)
-            if found is not None:
-                pending.setdefault((row.topic, found), []).append(row.id)
-                oldest[row.topic] = min(oldest.get(row.topic, row.created_at), row.created_at)
-        wanted = {topic: Wanted(frozenset(i for t, i in pending if t == topic),
-                                since - self.clock_margin) for topic, since in oldest.items()}
-        result = self.scanner.scan(wanted)
-        sent = [row_id for (topic, found), ids in pending.items()
-                if found in result.found[topic] for row_id in ids]
+        sent, looked_for, result = published_rows(self.scanner, rows, self.clock_margin)
         self._delete(sent)  # one transaction
         self.skipped += len(sent)
         self._checked_through = high
-        if wanted:
+        if looked_for:
             log.info("outbox relay: %d of %d message id(s) already on Kafka, their rows "
-                     "deleted unsent (%d message(s) read in %.3fs)", len(sent), len(pending),
+                     "deleted unsent (%d message(s) read in %.3fs)", len(sent), looked_for,
                      result.read, result.seconds)
         return len(sent)
 
