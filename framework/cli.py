@@ -11,7 +11,7 @@ import ssl
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -20,12 +20,13 @@ from framework.config import Settings, load_settings, redact_url
 from framework.coordination.commands import coordinate
 from framework.coordination.server_cli import coordination_server
 from framework.errors import StartupError
+from framework.outbox_commands import outbox
 from framework.scaffold import new_driver
 
 log = logging.getLogger(__name__)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"nfvd: error: {message}", err=True)
     sys.exit(code)
 
@@ -343,4 +344,5 @@ def hpa_discover(flavors: Any) -> None:
 
 main.add_command(new_driver, "new-driver")
 main.add_command(coordinate)
+main.add_command(outbox)
 main.add_command(coordination_server)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Connection, delete, func, insert, select
 
 from framework.alarms import Alarms
+from framework.engine.model import iso
 from framework.messaging.producer import EventProducer, MessageRefused, MessagingError
 from framework.store import Store
 from framework.store.tables import outbox, outbox_refused
@@ -83,3 +84,81 @@ def send_alone(store: Store, producer: EventProducer, row: Mapping[str, Any], ti
         raise MessagingError(f"kafka {row['topic']}: outbox row {row['id']} not delivered "
                              f"within {timeout:g}s") from None
     return True
+
+
+# What an operator does with them (``nfvd outbox``): look, send again, or let go.
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "topic": row.topic, "key": row.key,
+            "bytes": len(row.payload.encode("utf-8")), "createdAt": iso(row.created_at),
+            "refusedAt": iso(row.refused_at), "reason": row.reason}
+
+
+def refused_rows(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    """The rows set aside, oldest first, without their payloads."""
+    with store.connect(read_only=True) as conn:
+        rows = conn.execute(select(outbox_refused).order_by(outbox_refused.c.id).limit(limit))
+        return [_summary(row) for row in rows]
+
+
+def refused_row(store: Store, row_id: int) -> dict[str, Any] | None:
+    """One row set aside with its headers and payload (parsed when JSON); None if absent."""
+    with store.connect(read_only=True) as conn:
+        row = conn.execute(select(outbox_refused).where(outbox_refused.c.id == row_id)).first()
+    if row is None:
+        return None
+    try:
+        payload: Any = json.loads(row.payload)
+    except ValueError:
+        payload = row.payload
+    return {**_summary(row), "headers": json.loads(row.headers) if row.headers else None,
+            "payload": payload}
+
+
+def _missing(conn: Connection, ids: Collection[int]) -> list[int]:
+    found = set(conn.execute(select(outbox_refused.c.id)
+                             .where(outbox_refused.c.id.in_(list(ids)))).scalars())
+    return sorted(set(ids) - found)
+
+
+def resend(store: Store, ids: Collection[int]) -> dict[int, int]:
+    """Moves rows set aside back to the end of the outbox, for the relay to publish again
+    (once the limit or validation that refused them was changed); the new outbox id of
+    each. All or none: raises KeyError naming the ids that are not set aside."""
+    moved: dict[int, int] = {}
+    with store.connect() as conn:
+        missing = _missing(conn, ids)
+        if missing:
+            raise KeyError(missing)
+        for row in conn.execute(select(outbox_refused).where(outbox_refused.c.id.in_(list(ids)))
+                                .order_by(outbox_refused.c.id)).all():
+            moved[row.id] = conn.execute(insert(outbox).values(
+                topic=row.topic, key=row.key, payload=row.payload, headers=row.headers,
+                created_at=row.created_at).returning(outbox.c.id)).scalar_one()
+        conn.execute(delete(outbox_refused).where(outbox_refused.c.id.in_(list(ids))))
+        conn.commit()
+    log.warning("outbox: rows set aside %s sent again as outbox rows %s",
+                ", ".join(map(str, moved)), ", ".join(map(str, moved.values())))
+    return moved
+
+
+def drop(store: Store, ids: Collection[int]) -> None:
+    """Deletes rows set aside, for good. All or none: raises KeyError naming the ids that
+    are not set aside."""
+    with store.connect() as conn:
+        missing = _missing(conn, ids)
+        if missing:
+            raise KeyError(missing)
+        conn.execute(delete(outbox_refused).where(outbox_refused.c.id.in_(list(ids))))
+        conn.commit()
+    log.warning("outbox: rows set aside %s deleted", ", ".join(map(str, sorted(ids))))
+
+
+def status(store: Store) -> dict[str, Any]:
+    """How many rows wait in the outbox, since when, and how many are set aside."""
+    with store.connect(read_only=True) as conn:
+        waiting, oldest = conn.execute(
+            select(func.count(), func.min(outbox.c.created_at)).select_from(outbox)).one()
+        refused = conn.execute(select(func.count()).select_from(outbox_refused)).scalar_one()
+    return {"waiting": int(waiting), "oldestWaiting": iso(oldest),
+            "refused": int(refused)}

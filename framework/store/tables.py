@@ -44,9 +44,9 @@ outbox = Table(
     Column("created_at", Float, nullable=False),  # seconds since the epoch
 )
 
-#: Outbox rows Kafka will never take as they are (too large for the producer): the relay
-#: moves each here, with the reason, instead of holding back every row after it, and raises
-#: the alarm ``kafka-message-refused``. Kept for operators; nothing reads it back.
+#: Outbox rows Kafka will never take as they are (too large, refused by the broker): the
+#: relay moves each here, with the reason, instead of holding back every row after it, and
+#: raises the alarm ``kafka-message-refused``. Kept for operators (``nfvd outbox``).
 outbox_refused = Table(
     "outbox_refused",
     metadata,
