@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,6 +21,8 @@ from framework.errors import StartupError
 
 if TYPE_CHECKING:
     from framework.store import Store
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -99,13 +101,24 @@ def outbox_show(ctx: click.Context, row_id: int) -> None:
     _print(found)
 
 
-def _ids(ids: tuple[int, ...], every: bool, store: Store) -> list[int]:
+def _apply(ctx: click.Context, ids: tuple[int, ...], every: bool,
+           action: Callable[[Store, list[int]], T], undone: str) -> T | None:
+    """``action`` on the events set aside with ``ids``, or on every one; None when there
+    is none. Exits with an error naming the ids that are not set aside."""
     from framework.cli import _fail
     from framework.messaging.refused import refused_rows
 
     if every == bool(ids):
         _fail("give the ids of events set aside, or --all", 2)
-    return [row["id"] for row in refused_rows(store, limit=1_000_000)] if every else list(ids)
+    with _store(ctx) as store:
+        wanted = [row["id"] for row in refused_rows(store, 1_000_000)] if every else list(ids)
+        if not wanted:
+            click.echo("no event is set aside")
+            return None
+        try:
+            return action(store, wanted)
+        except KeyError as exc:
+            _fail(f"not set aside: {', '.join(map(str, exc.args[0]))}; nothing was {undone}")
 
 
 @outbox.command("resend")
@@ -116,18 +129,9 @@ def outbox_resend(ctx: click.Context, ids: tuple[int, ...], every: bool) -> None
     """Puts events set aside back at the end of the outbox, to be published again (after
     the limit or validation that refused them changed). They arrive after the events
     written since. All or none."""
-    from framework.cli import _fail
     from framework.messaging.refused import resend
 
-    with _store(ctx) as store:
-        wanted = _ids(ids, every, store)
-        if not wanted:
-            click.echo("no event is set aside")
-            return
-        try:
-            moved = resend(store, wanted)
-        except KeyError as exc:
-            _fail(f"not set aside: {', '.join(map(str, exc.args[0]))}; nothing was resent")
+    moved = _apply(ctx, ids, every, resend, "resent") or {}
     for old, new in moved.items():
         click.echo(f"{old}  resent as outbox row {new}")
 
@@ -138,17 +142,7 @@ def outbox_resend(ctx: click.Context, ids: tuple[int, ...], every: bool) -> None
 @click.pass_context
 def outbox_drop(ctx: click.Context, ids: tuple[int, ...], every: bool) -> None:
     """Deletes events set aside, for good. All or none."""
-    from framework.cli import _fail
     from framework.messaging.refused import drop
 
-    with _store(ctx) as store:
-        wanted = _ids(ids, every, store)
-        if not wanted:
-            click.echo("no event is set aside")
-            return
-        try:
-            drop(store, wanted)
-        except KeyError as exc:
-            _fail(f"not set aside: {', '.join(map(str, exc.args[0]))}; nothing was deleted")
-    for row_id in wanted:
+    for row_id in _apply(ctx, ids, every, drop, "deleted") or []:
         click.echo(f"{row_id}  deleted")

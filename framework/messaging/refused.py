@@ -142,9 +142,9 @@ def resend(store: Store, ids: Collection[int]) -> dict[int, int]:
     return moved
 
 
-def drop(store: Store, ids: Collection[int]) -> None:
-    """Deletes rows set aside, for good. All or none: raises KeyError naming the ids that
-    are not set aside."""
+def drop(store: Store, ids: Collection[int]) -> list[int]:
+    """Deletes rows set aside, for good; their ids. All or none: raises KeyError naming the
+    ids that are not set aside."""
     with store.connect() as conn:
         missing = _missing(conn, ids)
         if missing:
@@ -152,6 +152,7 @@ def drop(store: Store, ids: Collection[int]) -> None:
         conn.execute(delete(outbox_refused).where(outbox_refused.c.id.in_(list(ids))))
         conn.commit()
     log.warning("outbox: rows set aside %s deleted", ", ".join(map(str, sorted(ids))))
+    return sorted(ids)
 
 
 def status(store: Store) -> dict[str, Any]:
