@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from framework.config import Settings, load_settings
 from framework.errors import FrameworkError
+from framework.logs import lean_records
 from framework.runtime import Runtime
 from framework.web.fast import FastDriverApi
 from framework.web.middleware import (
@@ -162,10 +163,12 @@ def runtime_of(scope: Any) -> Runtime:
 
 def create_served_app(settings: Settings | None = None) -> AsyncApp:
     """:func:`create_app` as ``nfvd serve`` runs it in each worker process, with the garbage
-    collector set for a long-running server (:func:`settle_collector`)."""
+    collector set for a long-running server (:func:`settle_collector`) and log records
+    that carry only what its log shows (:func:`framework.logs.lean_records`)."""
     settings = settings if settings is not None else load_settings()
     app = create_app(settings)
     settle_collector(settings.gc_threshold)
+    lean_records()
     return app
 
 

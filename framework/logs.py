@@ -55,16 +55,22 @@ class SecretMasker(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = self.mask(message)
         if record.exc_info and record.exc_info[1] is not None:
-            masked_exc = self.mask(logging.Formatter().formatException(record.exc_info))
+            message = message + "\n" + logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
-            masked = masked + "\n" + masked_exc
-        if masked != message or record.args:
-            record.msg, record.args = masked, None
-        for key, value in list(vars(record).items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, self.mask(value))
+        fields = vars(record)
+        extra = [key for key in fields.keys() - _STANDARD_ATTRS if isinstance(fields[key], str)]
+        # Most records hold nothing to mask: one look at all their text together says so.
+        # A text masked alone is masked inside the whole too (no pattern is anchored), so
+        # an unchanged whole means every part is unchanged.
+        whole = "\0".join([message, *(fields[key] for key in extra)])
+        if self.mask(whole) == whole:
+            if record.args:
+                record.msg, record.args = message, None
+            return True
+        record.msg, record.args = self.mask(message), None
+        for key in extra:
+            fields[key] = self.mask(fields[key])
         return True
 
 
@@ -88,6 +94,18 @@ class JsonFormatter(logging.Formatter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def lean_records() -> None:
+    """Makes this process's log records skip what none of nfvd's formats shows: the
+    caller's file, line and function (a walk up the stack), and the thread's and process's
+    names. That is about a fifth of the cost of an access line. The switches are those of
+    the logging HOWTO's "Optimization" section; a record then shows line 0 of an unknown
+    file."""
+    logging._srcfile = None  # documented there
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def configure_logging(

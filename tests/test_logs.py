@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -49,3 +50,45 @@ def test_a_record_and_its_extra_fields_are_masked() -> None:
     assert masker.filter(record)
     assert record.getMessage() == f"login with {MASK}"
     assert record.path == f"/x?password={MASK}"
+
+
+def _masked_field_by_field(masker: SecretMasker, message: str,
+                           fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+    return masker.mask(message), {key: masker.mask(value) for key, value in fields.items()}
+
+
+@pytest.mark.parametrize(("message", "fields"), [
+    ("POST /api/driver/lifecycle/execute 202 1.2ms",
+     {"path": "/api/driver/lifecycle/execute", "method": "POST", "route": "execute"}),
+    ("GET /x 200", {"path": "/x", "request_id": "password=hunter2"}),   # only in a field
+    ("connect to x://user", {"next": ":pw@host"}),                     # across two texts
+    ("login with s3cr3t-value", {"path": "/y"}),
+    ("nothing", {}),
+])
+def test_a_record_is_masked_as_each_of_its_texts_alone(message: str,
+                                                       fields: dict[str, str]) -> None:
+    """The filter looks at a record's texts together first; what it leaves is what masking
+    each text alone leaves."""
+    masker = SecretMasker(["s3cr3t-value"])
+    record = logging.LogRecord("nfvd", logging.INFO, __file__, 1, "%s", (message,), None)
+    for key, value in fields.items():
+        setattr(record, key, value)
+    record.count = 3  # not a text: left as it is
+    assert masker.filter(record)
+    assert (record.msg, record.args) == (masker.mask(message), None)
+    assert (record.getMessage(), {key: getattr(record, key) for key in fields}) == \
+        _masked_field_by_field(masker, message, fields)
+    assert record.count == 3
+
+
+def test_an_exception_is_masked_into_the_message() -> None:
+    masker = SecretMasker(["s3cr3t-value"])
+    try:
+        raise ValueError("bad password=s3cr3t-value")
+    except ValueError:
+        record = logging.LogRecord("nfvd", logging.ERROR, __file__, 1, "failed", None,
+                                   sys.exc_info())
+    assert masker.filter(record)
+    assert record.exc_info is None
+    assert record.getMessage().startswith("failed\nTraceback")
+    assert "s3cr3t-value" not in record.getMessage() and f"password={MASK}" in record.msg
