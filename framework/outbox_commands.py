@@ -102,23 +102,21 @@ def outbox_show(ctx: click.Context, row_id: int) -> None:
 
 
 def _apply(ctx: click.Context, ids: tuple[int, ...], every: bool,
-           action: Callable[[Store, list[int]], T], undone: str) -> T | None:
-    """``action`` on the events set aside with ``ids``, or on every one; None when there
-    is none. Exits with an error naming the ids that are not set aside."""
+           action: Callable[[Store, tuple[int, ...] | None], T], undone: str) -> T:
+    """``action`` on the events set aside with ``ids``, or on every one (``every``).
+    Exits with an error naming the ids that are not set aside."""
     from framework.cli import _fail
-    from framework.messaging.refused import refused_rows
 
     if every == bool(ids):
         _fail("give the ids of events set aside, or --all", 2)
     with _store(ctx) as store:
-        wanted = [row["id"] for row in refused_rows(store, 1_000_000)] if every else list(ids)
-        if not wanted:
-            click.echo("no event is set aside")
-            return None
         try:
-            return action(store, wanted)
+            done = action(store, None if every else ids)
         except KeyError as exc:
             _fail(f"not set aside: {', '.join(map(str, exc.args[0]))}; nothing was {undone}")
+    if not done:
+        click.echo("no event is set aside")
+    return done
 
 
 @outbox.command("resend")
@@ -131,7 +129,7 @@ def outbox_resend(ctx: click.Context, ids: tuple[int, ...], every: bool) -> None
     written since. All or none."""
     from framework.messaging.refused import resend
 
-    moved = _apply(ctx, ids, every, resend, "resent") or {}
+    moved = _apply(ctx, ids, every, resend, "resent")
     for old, new in moved.items():
         click.echo(f"{old}  resent as outbox row {new}")
 
@@ -144,5 +142,5 @@ def outbox_drop(ctx: click.Context, ids: tuple[int, ...], every: bool) -> None:
     """Deletes events set aside, for good. All or none."""
     from framework.messaging.refused import drop
 
-    for row_id in _apply(ctx, ids, every, drop, "deleted") or []:
+    for row_id in _apply(ctx, ids, every, drop, "deleted"):
         click.echo(f"{row_id}  deleted")

@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, true
 
 from framework.alarms import Alarms
 from framework.engine.model import iso
@@ -115,44 +115,52 @@ def refused_row(store: Store, row_id: int) -> dict[str, Any] | None:
             "payload": payload}
 
 
-def _missing(conn: Connection, ids: Collection[int]) -> list[int]:
+def _chosen(conn: Connection, ids: Collection[int] | None) -> Any:
+    """The condition on ``outbox_refused`` for ``ids`` (None: every row). Raises KeyError
+    naming the ids that are not set aside."""
+    if ids is None:
+        return true()
     found = set(conn.execute(select(outbox_refused.c.id)
                              .where(outbox_refused.c.id.in_(list(ids)))).scalars())
-    return sorted(set(ids) - found)
+    missing = sorted(set(ids) - found)
+    if missing:
+        raise KeyError(missing)
+    return outbox_refused.c.id.in_(list(ids))
 
 
-def resend(store: Store, ids: Collection[int]) -> dict[int, int]:
-    """Moves rows set aside back to the end of the outbox, for the relay to publish again
-    (once the limit or validation that refused them was changed); the new outbox id of
-    each. All or none: raises KeyError naming the ids that are not set aside."""
+def resend(store: Store, ids: Collection[int] | None) -> dict[int, int]:
+    """Moves rows set aside (those with ``ids``, or every one) back to the end of the
+    outbox, for the relay to publish again once the limit or validation that refused them
+    was changed; the new outbox id of each. All or none: raises KeyError naming the ids
+    that are not set aside."""
     moved: dict[int, int] = {}
     with store.connect() as conn:
-        missing = _missing(conn, ids)
-        if missing:
-            raise KeyError(missing)
-        for row in conn.execute(select(outbox_refused).where(outbox_refused.c.id.in_(list(ids)))
-                                .order_by(outbox_refused.c.id)).all():
+        chosen = _chosen(conn, ids)
+        for row in conn.execute(select(outbox_refused).where(chosen)
+                                .order_by(outbox_refused.c.id)):
             moved[row.id] = conn.execute(insert(outbox).values(
                 topic=row.topic, key=row.key, payload=row.payload, headers=row.headers,
                 created_at=row.created_at).returning(outbox.c.id)).scalar_one()
-        conn.execute(delete(outbox_refused).where(outbox_refused.c.id.in_(list(ids))))
+        conn.execute(delete(outbox_refused).where(chosen))
         conn.commit()
-    log.warning("outbox: rows set aside %s sent again as outbox rows %s",
-                ", ".join(map(str, moved)), ", ".join(map(str, moved.values())))
+    if moved:
+        log.warning("outbox: %d row(s) set aside sent again: %s", len(moved),
+                    ", ".join(f"{old} as {new}" for old, new in moved.items()))
     return moved
 
 
-def drop(store: Store, ids: Collection[int]) -> list[int]:
-    """Deletes rows set aside, for good; their ids. All or none: raises KeyError naming the
-    ids that are not set aside."""
+def drop(store: Store, ids: Collection[int] | None) -> list[int]:
+    """Deletes rows set aside (those with ``ids``, or every one), for good; their ids. All
+    or none: raises KeyError naming the ids that are not set aside."""
     with store.connect() as conn:
-        missing = _missing(conn, ids)
-        if missing:
-            raise KeyError(missing)
-        conn.execute(delete(outbox_refused).where(outbox_refused.c.id.in_(list(ids))))
+        chosen = _chosen(conn, ids)
+        dropped = sorted(conn.execute(select(outbox_refused.c.id).where(chosen)).scalars())
+        conn.execute(delete(outbox_refused).where(chosen))
         conn.commit()
-    log.warning("outbox: rows set aside %s deleted", ", ".join(map(str, sorted(ids))))
-    return sorted(ids)
+    if dropped:
+        log.warning("outbox: %d row(s) set aside deleted: %s", len(dropped),
+                    ", ".join(map(str, dropped)))
+    return dropped
 
 
 def status(store: Store) -> dict[str, Any]:
