@@ -315,6 +315,7 @@ class OutboxRelay:
     def _send(self, row: Row[Any]) -> None:
         """Publishes a row read from the outbox, or sets it aside if Kafka never takes it."""
         if row.id > self._alone_through:
+            self._alone_through = 0  # rows come in id order: those on their way are done
             try:
                 self._publish(row.id, row.topic, row.payload, row.key, row.headers)
                 return
@@ -328,9 +329,8 @@ class OutboxRelay:
         self._read_needed = True  # the alarm's row
 
     def _delivered(self, _future: Future[Delivery]) -> None:
-        # Confirmed rows are deleted with the next batch (or at the next poll): waking for
-        # each confirmation would cost a pass and a write per message. Only a relay waiting
-        # for room among the messages in flight is woken.
+        # Confirmed rows are deleted with the next batch (or at the next poll): a wake-up per
+        # confirmation costs a pass and a write. Only a relay waiting for room is woken.
         if len(self._inflight) >= _MAX_INFLIGHT:
             self._wake.set()
 
