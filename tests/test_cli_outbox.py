@@ -12,9 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
 from fixtures.relay import wait_until_empty
 from sqlalchemy import func, insert, select
 
+from framework.cli import main
 from framework.messaging import EventProducer
 from framework.messaging.relay import OutboxRelay
 from framework.store import Store
@@ -25,10 +27,21 @@ BIG = 1_100_000  # over the producer's default message.max.bytes (1,000,000)
 
 
 def nfvd_outbox(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NFVD_")}
+    """``nfvd outbox ARGS`` on the store at ``url``, in this process (a process of its own
+    takes a second to start)."""
+    env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("NFVD_")}
     env["NFVD_DATABASE_URL"] = url
-    return subprocess.run([NFVD, "outbox", *args], capture_output=True, text=True, env=env,
-                          timeout=60, check=False)
+    result = CliRunner().invoke(main, ["outbox", *args], env=env)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def test_the_command_is_installed(store_url: str) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NFVD_")}
+    env["NFVD_DATABASE_URL"] = store_url
+    done = subprocess.run([NFVD, "outbox", "status"], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "waiting: 0\nset aside (refused by Kafka): 0\n"
 
 
 def add(store: Store, topic: str, seqs: list[int], pad: int = 0) -> None:
