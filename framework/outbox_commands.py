@@ -63,7 +63,8 @@ def outbox_status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _print(found)
         return
-    since = f", the oldest since {found['oldestWaiting']}" if found["waiting"] else ""
+    since = (f", the oldest since {found['oldestWaiting']} "
+             f"({found['oldestWaitingSeconds']:.0f} s)") if found["waiting"] else ""
     click.echo(f"waiting: {found['waiting']}{since}")
     click.echo(f"set aside (refused by Kafka): {found['refused']}")
 

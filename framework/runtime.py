@@ -53,6 +53,12 @@ class Runtime:
                            self._plugin_counts)
         self.alarm_count = self.metrics.counter(
             "nfvd_alarms_total", "Alarms raised, by kind and key (e.g. an HPA plugin dropped).")
+        self.metrics.gauge("nfvd_outbox_events", "Events in the outbox: waiting for Kafka, "
+                           "or set aside because Kafka refused them for good.",
+                           lambda: self._outbox()[0])
+        self.metrics.gauge("nfvd_outbox_oldest_waiting_seconds", "How long the oldest event "
+                           "waiting for Kafka has waited (0: none waits).",
+                           lambda: self._outbox()[1])
         self.store: Store | None = None
         self.producer: EventProducer | None = None
         self.broker: EmbeddedBroker | None = None
@@ -71,6 +77,21 @@ class Runtime:
             key = (("group", record.group), ("status", record.status))
             counts[key] = counts.get(key, 0) + 1
         return counts
+
+    def _outbox(self) -> tuple[dict[Labels, float], dict[Labels, float]]:
+        """The outbox's gauges, read from the store (nothing while it is not open)."""
+        from framework.messaging.refused import status
+
+        if self.store is None:
+            return {}, {}
+        try:
+            found = status(self.store)
+        except Exception as exc:  # the store is away: /ready says so; the gauges are left out
+            log.debug("metrics: the outbox cannot be read: %s", exc)
+            return {}, {}
+        return ({(("state", "waiting"),): found["waiting"],
+                 (("state", "refused"),): found["refused"]},
+                {(): found["oldestWaitingSeconds"]})
 
     @property
     def kafka_servers(self) -> str:

@@ -72,7 +72,8 @@ def test_refused_events_are_listed_shown_resent_and_dropped(
 
     status = nfvd_outbox(store_url, "status", "--json")
     assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout) == {"waiting": 0, "oldestWaiting": None, "refused": 2}
+    assert json.loads(status.stdout) == {"waiting": 0, "oldestWaiting": None,
+                                         "oldestWaitingSeconds": 0, "refused": 2}
     listed = json.loads(nfvd_outbox(store_url, "refused", "--json").stdout)["refused"]
     assert [(r["topic"], r["key"]) for r in listed] == [(topic, "op-1")] * 2
     assert all("Message size too large" in r["reason"] and r["bytes"] > BIG for r in listed)

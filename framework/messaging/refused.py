@@ -164,10 +164,12 @@ def drop(store: Store, ids: Collection[int] | None) -> list[int]:
 
 
 def status(store: Store) -> dict[str, Any]:
-    """How many rows wait in the outbox, since when, and how many are set aside."""
+    """How many rows wait in the outbox, since when and for how many seconds (0 when none
+    waits), and how many are set aside."""
     with store.connect(read_only=True) as conn:
         waiting, oldest = conn.execute(
             select(func.count(), func.min(outbox.c.created_at)).select_from(outbox)).one()
         refused = conn.execute(select(func.count()).select_from(outbox_refused)).scalar_one()
     return {"waiting": int(waiting), "oldestWaiting": iso(oldest),
+            "oldestWaitingSeconds": round(max(0.0, time.time() - oldest), 3) if oldest else 0,
             "refused": int(refused)}
