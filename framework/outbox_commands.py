@@ -35,7 +35,6 @@ def _store(ctx: click.Context) -> Iterator[Store]:
         store = open_store(_settings(ctx).database_url)
     except StartupError as exc:
         _fail(str(exc))
-        raise  # unreachable: _fail exits
     try:
         yield store
     finally:
