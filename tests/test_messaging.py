@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +24,8 @@ from fixtures.kafka import ConsumeFn, free_port
 
 from framework.errors import BrokerUnavailable
 from framework.messaging import Delivery, EmbeddedBroker, EventProducer, MessagingError
+from framework.messaging.dedupe import MessageIdScanner, Wanted
+from framework.messaging.producer import topic_metadata
 
 pytestmark = pytest.mark.slow
 
@@ -116,13 +119,14 @@ def test_producer_delivers_once_broker_comes_up(make_producer: ProducerFactory) 
     port = free_port()
     producer = make_producer(f"127.0.0.1:{port}")
     future = producer.publish("late", {"hello": "world"}, key="k")
-    time.sleep(0.3)
+    assert wait_for(lambda: not producer.reachable)  # librdkafka: every broker is down
     assert not future.done()
 
     with EmbeddedBroker(port) as broker:
         delivery = future.result(timeout=15)
         assert delivery.topic == "late"
         assert delivery.offset == 0
+        assert producer.reachable
         producer.ping(timeout=5)
         assert broker.running
     assert not broker.running
@@ -139,6 +143,43 @@ def test_close_fails_undelivered_futures_and_is_idempotent() -> None:
         future.result(timeout=5)
     with pytest.raises(MessagingError, match="closed"):
         producer.publish("nowhere", b"y")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_close_waits_for_nothing_while_every_broker_is_down(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Messages cannot leave then: they are dropped at once (the outbox keeps their rows)
+    rather than after the close's timeout."""
+    producer = EventProducer(f"127.0.0.1:{free_port()}")
+    future = producer.publish("nowhere", b"x")
+    assert wait_for(lambda: not producer.reachable)
+    with caplog.at_level(logging.WARNING, logger="framework.messaging.producer"):
+        producer.close(timeout=300)
+    assert "dropping 1 message(s) not delivered (every broker is down)" in caplog.text
+    with pytest.raises(MessagingError, match="^kafka nowhere: "):
+        future.result(timeout=5)
+
+
+def test_a_wait_for_metadata_ends_when_asked_to_stop() -> None:
+    """Asked of a broker that is away, for up to 300 s: the stop ends it, with its own
+    error rather than Kafka's at the end of the wait."""
+    client = AdminClient({"bootstrap.servers": f"127.0.0.1:{free_port()}", "log_level": 0})
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    with pytest.raises(MessagingError, match="stopped while waiting for the metadata of t1"):
+        topic_metadata(client, "t1", 300, stop)
+    scanner = MessageIdScanner(f"127.0.0.1:{free_port()}", {"log_level": "0"}, timeout=300,
+                               stop=stop)
+    with pytest.raises(MessagingError, match="stopped while waiting"):
+        scanner.scan({"t2": Wanted(frozenset({"id-1"}), time.time())})
 
 
 def test_publish_gives_up_when_the_queue_stays_full(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,7 +21,7 @@ from confluent_kafka import (
 )
 
 from framework.config import SECRET_KAFKA_KEYS
-from framework.messaging.producer import MessagingError
+from framework.messaging.producer import MessagingError, topic_metadata
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,15 @@ class MessageIdScanner:
     ``properties`` are the extra librdkafka settings the producer gets (``security.*``,
     ``sasl.*``...); their values are never logged. Raises :class:`MessagingError` when
     Kafka does not answer within ``timeout`` seconds, or stops sending messages for that
-    long while some are still to be read.
+    long while some are still to be read, and as soon as ``stop`` is set.
     """
 
     def __init__(self, bootstrap_servers: str, properties: Mapping[str, str] | None = None,
-                 *, timeout: float = 10.0, chunk: int = 1000) -> None:
+                 *, timeout: float = 10.0, chunk: int = 1000,
+                 stop: threading.Event | None = None) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.timeout = timeout
+        self._stop = stop
         self.chunk = chunk
         self._properties = dict(properties or {})
         self._secrets = [v for k, v in self._properties.items() if k in SECRET_KAFKA_KEYS and v]
@@ -131,7 +134,7 @@ class MessageIdScanner:
 
     def _scan_topic(self, consumer: Consumer, topic: str, want: Wanted,
                     result: ScanResult) -> None:
-        metadata = consumer.list_topics(topic, timeout=self.timeout)
+        metadata = topic_metadata(consumer, topic, self.timeout, self._stop)
         described = metadata.topics.get(topic)
         if described is None or described.error is not None:
             code = described.error.code() if described is not None else None
@@ -185,6 +188,8 @@ class MessageIdScanner:
         consumer.assign([TopicPartition(topic, partition, start)])
         deadline = time.monotonic() + self.timeout
         while True:
+            if self._stop is not None and self._stop.is_set():
+                raise self._error(topic, "stopped")
             # Checked even while events arrive: they may all be errors, repeated.
             if time.monotonic() > deadline:
                 raise self._error(topic, f"partition {partition}: nothing read for "

@@ -10,6 +10,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from framework.messaging.producer import MessagingError, topic_metadata
+
 log = logging.getLogger(__name__)
 
 REQUEST_TOPIC = "nfvd_lcm_requests"
@@ -82,7 +84,9 @@ class RequestIntake:
 
     def _assign(self) -> bool:
         try:
-            metadata = self._consumer.list_topics(self.topic, timeout=5)
+            metadata = topic_metadata(self._consumer, self.topic, 5, self._stop)
+        except MessagingError:  # stopped meanwhile
+            return False
         except KafkaException as exc:
             log.warning("request intake: kafka does not answer: %s", exc)
             return False

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 kafka_log = logging.getLogger("framework.messaging.kafka")
 
 _QUEUE_FULL_WAIT = 2.0
+#: The longest single wait for Kafka's metadata in :func:`topic_metadata`.
+_SLICE = 0.25
 #: The same kind of error is logged at most once in this many seconds: librdkafka reports a
 #: refused login on every reconnect, several times a second.
 _ERROR_REPEAT_SECONDS = 30.0
@@ -63,6 +65,27 @@ class Delivery:
 def _reason(exc: KafkaException) -> str:
     error = exc.args[0] if exc.args else None
     return error.str() if isinstance(error, KafkaError) else str(exc)
+
+
+def topic_metadata(client: Any, topic: str, timeout: float,
+                   stop: threading.Event | None = None) -> Any:
+    """``client.list_topics(topic)`` within ``timeout`` seconds, asked in short waits so that
+    ``stop`` cuts it short; raises :class:`KafkaException` as ``list_topics`` does, or
+    :class:`MessagingError` once ``stop`` is set."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if stop is not None and stop.is_set():
+            raise MessagingError(f"kafka: stopped while waiting for the metadata of {topic}")
+        asked = time.monotonic()
+        remaining = deadline - asked
+        try:
+            return client.list_topics(topic, timeout=max(0.001, min(remaining, _SLICE)))
+        except KafkaException:
+            if remaining <= _SLICE:
+                raise
+            rest = _SLICE - (time.monotonic() - asked)  # a quick failure: no tight loop
+            if rest > 0:
+                (stop.wait if stop is not None else time.sleep)(rest)
 
 
 def _encode(value: bytes | Mapping[str, Any]) -> bytes:
@@ -118,6 +141,8 @@ class EventProducer:
             ) from None
         self._stale = False
         self._stale_because = ""
+        #: librdkafka said every broker is down, and no message was delivered since
+        self._brokers_down = False
         self._closed = False
         self._close_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -159,6 +184,7 @@ class EventProducer:
                     MessageRefused(f"{reason} ({len(payload)} bytes)")
                     if error.code() in REFUSED_BY_BROKER else MessagingError(reason))
             else:
+                self._brokers_down = False
                 future.set_result(Delivery(message.topic() or topic, message.partition() or 0,
                                            message.offset() or 0))
 
@@ -212,19 +238,28 @@ class EventProducer:
                 f"kafka {self.bootstrap_servers}: {self._redact(_reason(exc))}"
             ) from None
 
+    @property
+    def reachable(self) -> bool:
+        """False from the moment librdkafka reports every broker down until a message is
+        delivered again."""
+        return not self._brokers_down
+
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued within ``timeout``, then stop. Idempotent.
 
         Messages still undelivered after ``timeout`` are dropped and their futures fail, so
-        no caller waits on a producer that is gone.
+        no caller waits on a producer that is gone. While every broker is down, nothing is
+        waited for.
         """
         with self._close_lock:
             if self._closed:
                 return
             self._closed = True
-        left = self._producer.flush(timeout)
+        down = self._brokers_down
+        left = self._producer.flush(0 if down else timeout)
         if left:
-            log.warning("kafka: dropping %d message(s) not delivered within %gs", left, timeout)
+            log.warning("kafka: dropping %d message(s) not delivered %s", left,
+                        "(every broker is down)" if down else f"within {timeout:g}s")
             self._producer.purge()
             self._producer.flush(1.0)  # serves the purge reports, failing the futures
         self._stopping.set()
@@ -239,6 +274,8 @@ class EventProducer:
                 log.exception("kafka: delivery report handling failed")
 
     def _on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._brokers_down = True
         now = time.monotonic()
         last_time, suppressed = self._errors_seen.get(error.code(), (None, 0))
         if last_time is not None and now - last_time < _ERROR_REPEAT_SECONDS:

@@ -73,8 +73,9 @@ class OutboxRelay:
         self.published = 0
         self.skipped = 0  #: rows deleted unsent because their message id was already on Kafka
         self.refused = 0  #: rows set aside because Kafka will never take them
+        self._stop = threading.Event()
         self.scanner = MessageIdScanner(producer.bootstrap_servers, kafka_properties,
-                                        timeout=scan_timeout)
+                                        timeout=scan_timeout, stop=self._stop)
         self._leadership = Leadership(store)
         #: Highest outbox id when the scan of this leadership ran; None: not scanned yet.
         self._checked_through: int | None = None
@@ -91,7 +92,6 @@ class OutboxRelay:
         #: Whether the next pass reads the outbox (see :meth:`_pass`).
         self._read_needed = True
         self._wake = threading.Event()
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -188,8 +188,8 @@ class OutboxRelay:
         # a handoff under way ends first, and none starts after
         got = self._sending.acquire(timeout=max(0.0, deadline - time.monotonic()))
         try:
-            if got:
-                self._stopped(deadline)
+            if got:  # while every broker is down, nothing is waited for
+                self._stopped(deadline if self.producer.reachable else time.monotonic())
             self._reset()
         finally:
             if got:
@@ -219,7 +219,8 @@ class OutboxRelay:
             try:
                 moved = self.relay_once() if self._leadership.try_acquire() else 0
             except Exception as exc:  # the store or Kafka failed: keep the rows, try again later
-                log.warning("outbox relay: %s; retrying in %gs", exc, self.retry_interval)
+                if not self._stop.is_set():  # else the failure is the stop cutting a wait short
+                    log.warning("outbox relay: %s; retrying in %gs", exc, self.retry_interval)
                 self._step_down()
                 self._stop.wait(self.retry_interval)
                 continue
@@ -329,8 +330,7 @@ class OutboxRelay:
         self._read_needed = True  # the alarm's row
 
     def _delivered(self, _future: Future[Delivery]) -> None:
-        # Confirmed rows are deleted with the next batch (or at the next poll): a wake-up per
-        # confirmation costs a pass and a write. Only a relay waiting for room is woken.
+        # Confirmed rows are deleted in batches: only a relay waiting for room is woken.
         if len(self._inflight) >= _MAX_INFLIGHT:
             self._wake.set()
 
