@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from fixtures.kafka import wait_for
 
 from framework.messaging import EmbeddedBroker
 from framework.messaging.intake import GROUP_ID, RequestIntake
@@ -56,15 +56,6 @@ def committed(broker: EmbeddedBroker, topic: str) -> int | None:
         consumer.close()
     found = [tp.offset for tp in offsets if tp.offset >= 0]
     return found[0] if len(found) == 1 else None
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 class Handler:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from fixtures.kafka import ConsumeFn, free_port
+from fixtures.kafka import ConsumeFn, free_port, wait_for
 
 from framework.errors import BrokerUnavailable
 from framework.messaging import Delivery, EmbeddedBroker, EventProducer, MessagingError
@@ -143,15 +143,6 @@ def test_close_fails_undelivered_futures_and_is_idempotent() -> None:
         future.result(timeout=5)
     with pytest.raises(MessagingError, match="closed"):
         producer.publish("nowhere", b"y")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_close_waits_for_nothing_while_every_broker_is_down(
