@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 
 import pytest
+from fixtures.waiting import wait_for
 
 from framework.store.batching import GroupCommit
 
@@ -61,7 +62,9 @@ def test_items_submitted_during_a_write_go_together_and_after_follows_each_batch
 
     assert asyncio.run(main()) == [10, 20, 30, 40]
     assert writer.batches == [[1], [2, 3, 4]]
-    # after each batch, once its callers have their results
+    # after each batch, once its callers have their results: on the writer's thread, which
+    # may still be at it when the last caller has its answer
+    assert wait_for(lambda: writer.log.count("after") == 2), writer.log
     assert writer.log == ["wrote [1]", "answered 10", "after", "wrote [2, 3, 4]",
                           "answered 20", "answered 30", "answered 40", "after"]
 
@@ -84,7 +87,8 @@ def test_a_failing_item_fails_only_its_caller_and_after_still_runs() -> None:
     results = asyncio.run(main())
     assert results[:2] == [10, 20] and results[3] == 40
     assert isinstance(results[2], ValueError) and "negative: -3" in str(results[2])
-    assert len(calls) == 2  # one per batch, the failed one included
+    # one per batch, the failed one included (the last may follow the last answer)
+    assert wait_for(lambda: len(calls) == 2), calls
 
 
 def test_a_failing_after_does_not_fail_the_callers(caplog: pytest.LogCaptureFixture) -> None:

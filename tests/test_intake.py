@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from fixtures.kafka import wait_for
+from fixtures.waiting import wait_for
 
 from framework.messaging import EmbeddedBroker
 from framework.messaging.intake import GROUP_ID, RequestIntake

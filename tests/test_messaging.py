@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from fixtures.kafka import ConsumeFn, free_port, wait_for
+from fixtures.kafka import ConsumeFn, free_port
+from fixtures.waiting import wait_for
 
 from framework.errors import BrokerUnavailable
 from framework.messaging import Delivery, EmbeddedBroker, EventProducer, MessagingError
