@@ -55,9 +55,11 @@ class SecretMasker(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        rewritten = bool(record.args)  # ``msg`` becomes the message: args or traceback put in
         if record.exc_info and record.exc_info[1] is not None:
             message = message + "\n" + logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
+            rewritten = True
         fields = vars(record)
         extra = [key for key in fields.keys() - _STANDARD_ATTRS if isinstance(fields[key], str)]
         # Most records hold nothing to mask: one look at all their text together says so.
@@ -65,7 +67,7 @@ class SecretMasker(logging.Filter):
         # an unchanged whole means every part is unchanged.
         whole = "\0".join([message, *(fields[key] for key in extra)])
         if self.mask(whole) == whole:
-            if record.args:
+            if rewritten:
                 record.msg, record.args = message, None
             return True
         record.msg, record.args = self.mask(message), None

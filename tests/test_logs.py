@@ -81,6 +81,18 @@ def test_a_record_is_masked_as_each_of_its_texts_alone(message: str,
     assert record.count == 3
 
 
+def test_an_exception_with_nothing_to_mask_stays_in_the_message() -> None:
+    try:
+        raise ValueError("plain failure")
+    except ValueError:
+        record = logging.LogRecord("nfvd", logging.ERROR, __file__, 1, "failed", None,
+                                   sys.exc_info())
+    assert SecretMasker(["s3cr3t-value"]).filter(record)
+    assert record.exc_info is None
+    assert record.getMessage().startswith("failed\nTraceback")
+    assert "ValueError: plain failure" in record.getMessage()
+
+
 def test_an_exception_is_masked_into_the_message() -> None:
     masker = SecretMasker(["s3cr3t-value"])
     try:
