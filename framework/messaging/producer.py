@@ -139,8 +139,8 @@ class EventProducer:
             raise MessagingError(
                 f"kafka {bootstrap_servers}: bad configuration: {self._redact(_reason(exc))}"
             ) from None
-        self._stale = False
-        self._stale_because = ""
+        #: Why this producer must be replaced before the next publish (None: it need not).
+        self._stale: str | None = None
         #: librdkafka said every broker is down, and no message was delivered since
         self._brokers_down = False
         self._closed = False
@@ -167,15 +167,14 @@ class EventProducer:
         """
         if self._closed:
             raise MessagingError(f"kafka {self.bootstrap_servers}: producer is closed")
-        if self._stale:
+        if self._stale is not None:
             self._renew()
         payload = _encode(value)
         future: Future[Delivery] = Future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is not None and error.code() in _RENEW_AFTER:
-                self._stale_because = error.str()
-                self._stale = True
+                self._stale = error.str()
             if not future.set_running_or_notify_cancel():
                 return
             if error is not None:
@@ -216,12 +215,13 @@ class EventProducer:
     def _renew(self) -> None:
         """Replace the librdkafka producer; what the old one still holds fails its futures."""
         with self._close_lock:
-            if not self._stale or self._closed:
+            because = self._stale
+            if because is None or self._closed:
                 return
             old, self._producer = self._producer, Producer(self._config)
-            self._stale = False
+            self._stale = None
         log.warning("kafka %s: %s; starting a new producer", self.bootstrap_servers,
-                    self._redact(self._stale_because))
+                    self._redact(because))
         old.purge()
         old.flush(1.0)  # serves the purge reports, failing the futures still waiting
 
