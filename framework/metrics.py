@@ -120,6 +120,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._metrics: dict[str, _Metric] = {}
+        #: How many times the metrics were rendered: gauges read together can share a read.
+        self.renders = 0
 
     def add(self, metric: _Metric) -> _Metric:
         if metric.name in self._metrics:
@@ -143,4 +145,5 @@ class Registry:
         return metric
 
     def render(self) -> str:
+        self.renders += 1
         return "".join(metric.render() for metric in self._metrics.values())

@@ -70,6 +70,10 @@ class Runtime:
         self.discovery: Discovery | None = None
         self.relay: OutboxRelay | None = None
         self.intake: RequestIntake | None = None
+        #: The rendering of the metrics the outbox was last read for, and what was found:
+        #: its two gauges come from one read.
+        self._outbox_read: tuple[int, tuple[dict[Labels, float], dict[Labels, float]]] = (
+            -1, ({}, {}))
 
     def _plugin_counts(self) -> dict[Labels, float]:
         counts: dict[Labels, float] = {}
@@ -79,6 +83,14 @@ class Runtime:
         return counts
 
     def _outbox(self) -> tuple[dict[Labels, float], dict[Labels, float]]:
+        """The outbox's gauges, read from the store once per rendering of the metrics."""
+        read_for, found = self._outbox_read
+        if read_for != self.metrics.renders:
+            found = self._read_outbox()
+            self._outbox_read = (self.metrics.renders, found)
+        return found
+
+    def _read_outbox(self) -> tuple[dict[Labels, float], dict[Labels, float]]:
         """The outbox's gauges, read from the store (nothing while it is not open)."""
         from framework.messaging.refused import status
 

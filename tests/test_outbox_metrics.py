@@ -6,14 +6,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 import requests
 from fixtures.kafka import free_port
 from fixtures.servers import ThreadServer
 
 from framework.config import Settings
+from framework.messaging import refused
 from framework.messaging.refused import set_aside
-from framework.store import open_store
+from framework.store import Store, open_store
 
 
 def gauges(server: ThreadServer) -> dict[str, float]:
@@ -44,3 +47,21 @@ def test_events_waiting_for_kafka_and_set_aside_are_on_metrics(
     finally:
         store.close()
     assert gauges(server)['nfvd_outbox_events{state="refused"}'] == 1
+
+
+def test_one_read_of_the_outbox_serves_both_gauges(
+        serve: Callable[..., ThreadServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    server = serve()
+    reads: list[int] = []
+
+    def counted(store: Store) -> dict[str, Any]:
+        reads.append(1)
+        return real(store)
+
+    real = refused.status
+    monkeypatch.setattr(refused, "status", counted)
+    for scrape in (1, 2):
+        seen = gauges(server)
+        assert seen["nfvd_outbox_oldest_waiting_seconds"] == 0
+        assert seen['nfvd_outbox_events{state="waiting"}'] == 0
+        assert len(reads) == scrape  # one per scrape, fresh each time
